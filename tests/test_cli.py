@@ -1,0 +1,95 @@
+"""The ``recae`` command: bad input ends with one line, the right exit status and nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recae.cli import main, parse_model_params
+from recae.errors import UsageError
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _ratings_csv(path: Path, n_users: int = 30, n_items: int = 20, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    lines = ["user,item,rating"]
+    for u in range(n_users):
+        for i in rng.choice(n_items, size=8, replace=False):
+            lines.append(f"{u},{i},5")
+    return _write(path, "\n".join(lines) + "\n")
+
+
+BAD_INPUTS = {
+    # name: (files to write relative to tmp_path, --dataset value, expected exit, message fragment)
+    "missing file": ({}, "nope/u.data", 2, "nope/u.data"),
+    "empty file": ({"u.data": ""}, "u.data", 1, "empty"),
+    "misnamed column": ({"r.csv": "usr,item,rating\n1,2,5\n"}, "r.csv", 1, "user"),
+    "non-numeric rating": ({"u.data": "1\t2\t5\t100\n1\t3\tfive\t101\n"}, "u.data", 1, "line 2"),
+    "NaN rating": ({"u.data": "1\t2\t5\t100\n1\t3\tNaN\t101\n"}, "u.data", 1, "line 2"),
+    "wrong delimiter": ({"u.data": "1,2,5,100\n1,3,4,101\n"}, "u.data", 1, "u.data"),
+    "non-numeric id": ({"ratings.dat": "1::2::5::100\nx::3::4::101\n"}, "ratings.dat", 1, "line 2"),
+    "train/test dir missing test.txt": ({"split/train.txt": "0 1 2\n1 2 3\n"}, "split", 1, "test.txt"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_one_line_with_exit_status_and_nothing_written(case, tmp_path, monkeypatch, capsys):
+    files, dataset, status, fragment = BAD_INPUTS[case]
+    for name, text in files.items():
+        _write(tmp_path / name, text)
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    code = main(["benchmark", "--dataset", dataset, "--models", "popularity", "--json", "out.json", "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == status
+    assert err.startswith("recae: error:") and "\n" not in err and "Traceback" not in err
+    assert fragment in err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # no mlflow.db, no out.json
+
+
+def test_too_few_users_for_the_heldout_sets(tmp_path, monkeypatch, capsys):
+    _ratings_csv(tmp_path / "small.csv", n_users=30)
+    monkeypatch.chdir(tmp_path)
+    code = main(["benchmark", "--dataset", "small.csv", "--heldout-users", "20", "--models", "popularity", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1 and "30 users" in err and "20 validation and 20 test users" in err
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--models", "mult-gan"], "unknown model 'mult-gan'"),
+        (["--dataset", "ml-5m"], "ml-5m"),
+        (["--param", "ease.bogus=1"], "no parameter 'bogus'"),
+        (["--param", "ease-l2-5"], "MODEL.NAME=VALUE"),
+    ],
+)
+def test_usage_errors_exit_2(args, fragment, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["benchmark", "--models", "popularity", *args]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1
+
+
+def test_the_installed_command_prints_help():
+    out = subprocess.run([sys.executable, "-m", "recae.cli", "benchmark", "--help"], capture_output=True, text=True, check=True)
+    assert "--dataset" in out.stdout and "--json" in out.stdout
+
+
+def test_parse_model_params_types():
+    assert parse_model_params(["mult-vae.epochs=50", "mult-vae.hidden_dims=[300]", "ease.l2=1e3", "mult-vae.patience=none"]) == {
+        "mult-vae": {"epochs": 50, "hidden_dims": [300], "patience": None},
+        "ease": {"l2": 1000.0},
+    }
+    with pytest.raises(UsageError):
+        parse_model_params(["epochs=5"])
