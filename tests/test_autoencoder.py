@@ -158,3 +158,24 @@ def test_cuda_training_matches_the_cpu_ranking():
     top_gpu, _ = gpu.recommend(X[:20], 5)
     top_cpu, _ = cpu.recommend(X[:20], 5)
     assert (top_gpu == top_cpu).mean() > 0.8
+
+
+@pytest.mark.parametrize("net_cls", [MultDAENet, MultVAENet])
+def test_sparse_and_dense_batches_give_the_same_outputs_and_gradients(net_cls):
+    from recae.models.nn import SparseBatch
+
+    X, _ = planted_blocks(n_users=20, n_items=30)
+    torch.manual_seed(0)
+    net = net_cls(30, hidden_dims=(16,), latent_dim=4, dropout=0.0).eval()
+    dense, sparse = torch.from_numpy(X.toarray()), SparseBatch.from_scipy(X)
+    assert torch.equal(sparse.to_dense(), dense)
+    outputs = []
+    for x in (dense, sparse):
+        net.zero_grad()
+        out = net(x)
+        logits = out[0] if isinstance(out, tuple) else out
+        multinomial_nll(logits, x).backward()
+        outputs.append((logits.detach(), [p.grad.clone() for p in net.parameters()]))
+    torch.testing.assert_close(outputs[0][0], outputs[1][0], rtol=1e-5, atol=1e-5)
+    for g_dense, g_sparse in zip(outputs[0][1], outputs[1][1]):
+        torch.testing.assert_close(g_dense, g_sparse, rtol=1e-4, atol=1e-6)

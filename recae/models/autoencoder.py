@@ -24,7 +24,7 @@ from torch import nn
 
 from recae.errors import ModelFitError, UsageError
 from recae.models.base import EpochCallback, Recommender, Validation, iter_batches
-from recae.models.nn import MultDAENet, MultVAENet, gaussian_kl, multinomial_nll, weight_l2
+from recae.models.nn import MultDAENet, MultVAENet, SparseBatch, gaussian_kl, multinomial_nll, weight_l2
 
 #: The metric early stopping selects on (the paper: validation NDCG@100).
 SELECTION_METRIC = "ndcg_at_100"
@@ -43,7 +43,11 @@ def resolve_device(device: str) -> torch.device:
     return dev
 
 
-def _to_dense(X: sp.csr_matrix, device: torch.device) -> torch.Tensor:
+def _to_batch(X: sp.csr_matrix, device: torch.device) -> torch.Tensor | SparseBatch:
+    """One batch of rows for the network: kept sparse on the CPU (cheaper first layer),
+    densified on an accelerator, where dense products are fast."""
+    if device.type == "cpu":
+        return SparseBatch.from_scipy(X, device)
     return torch.from_numpy(X.toarray()).to(device, non_blocking=True)
 
 
@@ -82,7 +86,7 @@ class _Autoencoder(Recommender):
     def _build(self, n_items: int) -> nn.Module:
         raise NotImplementedError
 
-    def _loss(self, net: nn.Module, x: torch.Tensor, update: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def _loss(self, net: nn.Module, x: torch.Tensor | SparseBatch, update: int) -> tuple[torch.Tensor, dict[str, float]]:
         """Loss for one batch at optimiser step ``update``, and its parts for logging."""
         raise NotImplementedError
 
@@ -132,14 +136,14 @@ class _Autoencoder(Recommender):
                 sums: dict[str, float] = {}
                 perm = rng.permutation(n_users)  # Liang et al. shuffle users every epoch
                 for rows in iter_batches(n_users, self.batch_size):
-                    x = _to_dense(X[perm[rows]], device)
+                    x = _to_batch(X[perm[rows]], device)
                     loss, parts = self._loss(net, x, update)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
                     update += 1
                     for key, value in parts.items():
-                        sums[key] = sums.get(key, 0.0) + value * x.shape[0]
+                        sums[key] = sums.get(key, 0.0) + value * (rows.stop - rows.start)
                 record: dict[str, float] = {"epoch": epoch}
                 record.update({key: value / n_users for key, value in sums.items()})
                 if not math.isfinite(record["loss"]):
@@ -176,7 +180,7 @@ class _Autoencoder(Recommender):
         out = np.empty(X.shape, dtype=np.float32)
         with torch.no_grad():
             for rows in iter_batches(X.shape[0], self.eval_batch_size):
-                out[rows] = self._logits(net, _to_dense(X[rows], self.device_)).float().cpu().numpy()
+                out[rows] = self._logits(net, _to_batch(X[rows], self.device_)).float().cpu().numpy()
         return out
 
     # -------------------------------------------------------------- persistence
@@ -273,7 +277,7 @@ class MultVAE(_Autoencoder):
             return min(self.anneal_cap, update / self.total_anneal_steps)
         return self.anneal_cap
 
-    def _loss(self, net: nn.Module, x: torch.Tensor, update: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def _loss(self, net: nn.Module, x: torch.Tensor | SparseBatch, update: int) -> tuple[torch.Tensor, dict[str, float]]:
         logits, mu, logvar = net(x)
         nll = multinomial_nll(logits, x)
         kl = gaussian_kl(mu, logvar)
@@ -339,7 +343,7 @@ class MultDAE(_Autoencoder):
     def _build(self, n_items: int) -> nn.Module:
         return MultDAENet(n_items, [int(d) for d in self.hidden_dims], int(self.latent_dim), float(self.dropout))
 
-    def _loss(self, net: nn.Module, x: torch.Tensor, update: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def _loss(self, net: nn.Module, x: torch.Tensor | SparseBatch, update: int) -> tuple[torch.Tensor, dict[str, float]]:
         nll = multinomial_nll(net(x), x)
         loss = nll + self.weight_decay * weight_l2(net)
         return loss, {"loss": loss.item(), "nll": nll.item()}
