@@ -32,7 +32,7 @@ from recae.compare import compare, format_comparison
 from recae.errors import UsageError
 from recae.metrics import EvaluationResult, evaluate
 from recae.models import REGISTRY, Recommender, make_model
-from recae.protocols import GIVEN, STRONG, Split, given_split, strong_generalization
+from recae.protocols import GIVEN, Split, given_split, strong_generalization
 
 #: The models a benchmark trains when none are named.
 DEFAULT_MODELS: tuple[str, ...] = ("mult-vae", "mult-dae")
@@ -70,8 +70,13 @@ class BenchmarkConfig:
     #: Use the best parameters ``recae tune`` found on this data set and protocol
     #: (``model_params`` still win); see :func:`recae.tuning.with_tuned_params`.
     tuned: bool = False
+    #: Register the best model (validation NDCG@100) in the MLflow model registry
+    #: under this name and point the alias ``champion`` at it.
+    register: str | None = None
 
     def __post_init__(self) -> None:
+        if self.register is not None and not self.track:
+            raise UsageError("registering a model needs tracking; drop --no-tracking or --register")
         self.models = tuple(self.models)
         self.ks = tuple(sorted(set(int(k) for k in self.ks)))
         for name in self.models:
@@ -343,6 +348,21 @@ def run_benchmark(config: BenchmarkConfig, echo: Callable[[str], None] = print) 
         parent.log_dict(bench.to_json(), "results.json")
         for name, r in results.items():
             parent.log_metrics({f"{name}/test/{PRIMARY_METRIC}": r.test_means()[PRIMARY_METRIC]})
+    if config.register and results:
+        from recae.serving import CHAMPION, model_uri_of_run, register_model
+
+        # Chosen on the validation users, like every other selection: the test
+        # metrics stay an unbiased report of the chosen model.
+        def selection_score(r: ModelResult) -> float:
+            v = r.val.get(PRIMARY_METRIC, float("nan"))
+            return v if v == v else float("-inf")
+
+        best = max(results.values(), key=selection_score)
+        version = register_model(model_uri_of_run(best.run_id), config.register)
+        echo(
+            f"registered {best.name} (run {best.run_id}) as {config.register!r} version {version}; "
+            f"load it as models:/{config.register}@{CHAMPION}"
+        )
     return bench
 
 
@@ -374,17 +394,21 @@ def _log_model_run(run: Any, result: ModelResult, split: Split, config: Benchmar
         fig = plots.learning_curve(history, title=f"{result.name} on {dataset_label(config.dataset)}")
         run.log_figure(fig, "learning_curve.png")
         plots.close(fig)
-    import tempfile
+    from recae.recommend import item_popularity
+    from recae.serving import log_model
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = model.save(Path(tmp) / "model")
-        np.save(path / "item_ids.npy", _plain_ids(split.item_ids), allow_pickle=False)
-        run.log_artifacts(path, "model")
-
-
-def _plain_ids(ids: np.ndarray) -> np.ndarray:
-    """Raw ids as an array that ``np.save`` stores without pickling (numbers or fixed-width text)."""
-    return ids if ids.dtype.kind in "iuf" else ids.astype(str)
+    # The pyfunc model (`runs:/<run_id>/model`) carries the training users' full
+    # histories, so that `recae recommend` lists every known user without a file;
+    # under the given split that is the full train rows, not the validation-trimmed ones.
+    known = split.refit_train if split.refit_train is not None else split.train
+    log_model(
+        model,
+        split.item_ids,
+        item_popularity(known),
+        name="model",
+        user_ids=split.train_users,
+        histories=known,
+    )
 
 
 def write_json(result: BenchmarkResult, path: str | Path) -> None:

@@ -43,7 +43,11 @@ def test_runs_are_nested_tagged_and_carry_curves_metrics_and_artifacts(tracked):
         assert key in dae.data.metrics
     assert dae.data.metrics["test/ndcg_at_100"] == pytest.approx(result.models["mult-dae"].test_means()["ndcg_at_100"])
     artifacts = {a.path for a in client.list_artifacts(dae.info.run_id)}
-    assert {"per_user_metrics.csv", "learning_curve.png", "topn_sample.csv", "config.json", "model"} <= artifacts
+    assert {"per_user_metrics.csv", "learning_curve.png", "topn_sample.csv", "config.json"} <= artifacts
+    # MLflow 3 keeps logged models beside the run's artifacts, linked by the source run
+    assert mlflow.search_logged_models(
+        filter_string=f"source_run_id = '{dae.info.run_id}' AND name = 'model'", output_format="list"
+    )
     parent_artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"comparison.md", "comparison.csv", "comparison.png", "results.json", "config.json"} <= parent_artifacts
 

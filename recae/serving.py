@@ -1,0 +1,354 @@
+"""recae models as MLflow pyfunc models: log, fetch, register, serve.
+
+Besides :mod:`recae.tracking`, the only module of recae that imports mlflow.
+
+What a logged model holds (``mlflow.pyfunc.log_model`` with :class:`RecaeModel`)::
+
+    MLmodel                   signature (below), metadata, pip requirements
+    recae_pyfunc.py           the entry point ("models from code"): imports
+                              recae.serving.RecaeModel and hands it to MLflow
+    artifacts/recae-model/    the Recommender: recae-model.json + state.npz
+    artifacts/catalog.npz     raw item ids, item popularity, the training users'
+                              raw ids and histories (CSR arrays)
+
+Loading needs recae installed and nothing else. Nothing is pickled: MLflow
+runs the four-line entry point, which imports :class:`RecaeModel` from the
+installed recae, and the model itself is read with :meth:`Recommender.load`
+(JSON + npz, ``allow_pickle=False``).
+
+The signature
+-------------
+Input: rows ``user_id, item_id`` — one row per (user, item) of each user's
+history, raw ids of the training data's types (``long`` for MovieLens).
+Params: ``k`` (long, default 20; 1 ≤ k ≤ min(n_items, 10,000), else HTTP 400)
+and ``exclude_seen`` (boolean, default true).
+Output: rows ``user_id, rank, item_id, score, fallback`` — each user's top-k,
+best first; ``fallback`` is true for users none of whose items the model
+knows, who get the most popular items (``score`` is then the item's number of
+training users). Items the model does not know are ignored (and counted in a
+warning in the server log).
+
+The request is always the history: the served model scores what it is sent
+(fold-in), for a training user and a new user alike. The stored training
+histories are for ``recae recommend`` (batch lists without an input file).
+
+Bad input — a missing or misnamed column, ids of the wrong type, a null id,
+no rows, ``k`` out of range, a malformed body — raises an ``MlflowException``
+with ``INVALID_PARAMETER_VALUE`` (or MLflow's own ``BAD_REQUEST``), which the
+scoring server answers with HTTP 400 and the message; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.pyfunc import PythonModel
+from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
+
+from recae.errors import DataError, RecaeError, UsageError
+from recae.models.base import Recommender
+from recae.recommend import (
+    CATALOG_FILE,
+    MODEL_DIR,
+    OUTPUT_COLUMNS,
+    Catalog,
+    TopN,
+    check_k,
+    save_bundle,
+)
+from recae.tracking import tracking_uri as _tracking_uri  # also quiets MLflow's INFO logs
+
+__all__ = [
+    "CHAMPION",
+    "DEFAULT_K",
+    "MAX_K",
+    "RecaeModel",
+    "load_topn",
+    "log_model",
+    "model_uri_of_run",
+    "register_model",
+    "signature_for",
+]
+
+#: List length when a request gives no ``k``.
+DEFAULT_K = 20
+#: The longest list a request may ask for (also never more than the catalogue).
+MAX_K = 10_000
+#: The registry alias ``recae benchmark --register`` points at the best model.
+CHAMPION = "champion"
+
+#: The file MLflow runs to build the pyfunc model when loading it ("models from
+#: code"): it only imports this class, so loading needs recae installed and runs
+#: no code stored in the model besides these lines (no pickle is written).
+ENTRY_POINT = (
+    '"""The pyfunc entry point of a recae model, written by recae.serving.log_model."""\n'
+    "from mlflow.models import set_model\n\n"
+    "from recae.serving import RecaeModel\n\n"
+    "set_model(RecaeModel())\n"
+)
+_ENTRY_FILE = "recae_pyfunc.py"
+_ARTIFACT_MODEL = "recae_model"
+_ARTIFACT_CATALOG = "catalog"
+
+
+@contextmanager
+def _no_artifact_bars() -> Iterator[None]:
+    """Silence MLflow's per-file download bars (log_model validates by loading the model
+    back) unless the user asked for them; recae prints its own progress."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    if key in os.environ:
+        yield
+        return
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        os.environ.pop(key, None)
+
+
+def _invalid(message: str) -> MlflowException:
+    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+class RecaeModel(PythonModel):
+    """The pyfunc model: histories in, top-N lists out (see the module docstring).
+
+    Logged as a model from code (:data:`ENTRY_POINT`), so no pickle is
+    written; :meth:`load_context` reads the artifacts.
+    """
+
+    def load_context(self, context: Any) -> None:
+        model = Recommender.load(context.artifacts[_ARTIFACT_MODEL])
+        self.topn = TopN(model, Catalog.load(context.artifacts[_ARTIFACT_CATALOG]))
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        try:
+            return self._predict(model_input, params or {})
+        except RecaeError as e:
+            raise _invalid(str(e)) from None
+
+    def _predict(self, frame: Any, params: dict[str, Any]) -> pd.DataFrame:
+        topn: TopN = self.topn
+        if not isinstance(frame, pd.DataFrame):
+            try:
+                frame = pd.DataFrame(frame)
+            except (ValueError, TypeError) as e:
+                raise DataError(f"the input must be a table of user_id, item_id rows ({e})") from None
+        missing = [c for c in ("user_id", "item_id") if c not in frame.columns]
+        if missing:
+            found = ", ".join(map(str, frame.columns)) or "none"
+            raise DataError(f"the input has no column {' and '.join(missing)}; expected user_id, item_id (found {found})")
+        if len(frame) == 0:
+            raise DataError("the input holds no rows; send one user_id, item_id row per item of each history")
+        for column in ("user_id", "item_id"):
+            bad = np.asarray(pd.isna(frame[column]), dtype=bool)
+            if bad.any():
+                raise DataError(f"the input's {column} is empty in row {int(np.flatnonzero(bad)[0]) + 1}")
+        unknown_params = set(params) - {"k", "exclude_seen"}
+        if unknown_params:
+            raise UsageError(f"unknown parameter(s) {', '.join(sorted(unknown_params))}; known: k, exclude_seen")
+        k = check_k(params.get("k", DEFAULT_K), topn.n_items, MAX_K)
+        exclude_seen = params.get("exclude_seen", True)
+        if not isinstance(exclude_seen, bool | np.bool_):
+            raise UsageError(f"exclude_seen must be true or false, got {exclude_seen!r}")
+        history = pd.DataFrame({"user": frame["user_id"].to_numpy(), "item": frame["item_id"].to_numpy()})
+        hist = topn.fold_in(history, source="request")
+        out = topn.frame(hist, k, exclude_seen=bool(exclude_seen))
+        return out[list(OUTPUT_COLUMNS)]
+
+
+def _col_type(ids: np.ndarray | None) -> str:
+    return "string" if ids is not None and np.asarray(ids).dtype.kind not in "iu" else "long"
+
+
+def signature_for(catalog: Catalog) -> ModelSignature:
+    """The model signature: ``user_id, item_id`` in; ``user_id, rank, item_id, score, fallback`` out;
+    params ``k`` and ``exclude_seen``. Id columns take the training ids' types."""
+    user_type = _col_type(catalog.user_ids)
+    item_type = _col_type(catalog.item_ids)
+    return ModelSignature(
+        inputs=Schema([ColSpec(user_type, "user_id"), ColSpec(item_type, "item_id")]),
+        outputs=Schema(
+            [
+                ColSpec(user_type, "user_id"),
+                ColSpec("long", "rank"),
+                ColSpec(item_type, "item_id"),
+                ColSpec("float", "score"),
+                ColSpec("boolean", "fallback"),
+            ]
+        ),
+        params=ParamSchema([ParamSpec("k", "long", DEFAULT_K), ParamSpec("exclude_seen", "boolean", True)]),
+    )
+
+
+def _input_example(catalog: Catalog, n_items: int = 5) -> pd.DataFrame:
+    """A real history: the first known user's first items, else the most popular items."""
+    if catalog.histories is not None and catalog.histories.shape[0]:
+        lengths = np.diff(catalog.histories.indptr)
+        row = int(np.argmax(lengths > 0))
+        cols = catalog.histories[row].indices[:n_items]
+        user = catalog.user_ids[row]
+    else:
+        cols = np.argsort(-catalog.popularity, kind="stable")[:n_items]
+        user = 0 if _col_type(catalog.user_ids) == "long" else "new-user"
+    return pd.DataFrame({"user_id": np.repeat(np.asarray([user]), len(cols)), "item_id": catalog.item_ids[cols]})
+
+
+def _pip_requirements() -> list[str]:
+    """recae and its runtime dependencies pinned to the installed versions.
+
+    Given explicitly, so that logging skips MLflow's requirement inference
+    (which loads the model in a subprocess: seconds per model).
+    """
+    from importlib.metadata import PackageNotFoundError, requires, version
+
+    reqs = []
+    for spec in requires("recae") or []:
+        if "extra ==" in spec:
+            continue
+        name = re.match(r"[A-Za-z0-9_.\-]+", spec).group(0)  # type: ignore[union-attr]
+        try:
+            reqs.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            reqs.append(spec.split(";")[0].strip())
+    try:
+        reqs.insert(0, f"recae=={version('recae')}")
+    except PackageNotFoundError:  # pragma: no cover - recae runs from a checkout
+        pass
+    return reqs
+
+
+def log_model(
+    model: Recommender,
+    item_ids: Any,
+    popularity: Any,
+    name: str = "model",
+    *,
+    user_ids: Any | None = None,
+    histories: Any | None = None,
+    registered_model_name: str | None = None,
+    input_example: pd.DataFrame | None = None,
+) -> Any:
+    """Log ``model`` as a pyfunc model into the active MLflow run.
+
+    Parameters
+    ----------
+    model : Recommender
+        Fitted.
+    item_ids : 1-D array (n_items,)
+        Raw id of each item column (numbers or text; stored as a plain array).
+    popularity : 1-D int array (n_items,)
+        Training users per item (:func:`recae.recommend.item_popularity`): the
+        fallback list for users with no known item.
+    name : str
+        The model's name in the run (``runs:/<run_id>/<name>``).
+    user_ids, histories : optional
+        The training users' raw ids and their rows (CSR, n_users × n_items),
+        stored so that ``recae recommend`` lists every known user without an
+        input file. Give both or neither.
+    registered_model_name : str, optional
+        Also register the model under this name.
+    input_example : DataFrame, optional
+        ``user_id, item_id`` rows; by default the first stored history.
+
+    Returns
+    -------
+    mlflow.models.model.ModelInfo
+        ``.model_uri`` loads it back (``models:/<model_id>``).
+    """
+    catalog = Catalog(item_ids, popularity, user_ids, histories)
+    with tempfile.TemporaryDirectory(prefix="recae-model-") as tmp, _no_artifact_bars():
+        bundle = save_bundle(model, catalog, Path(tmp) / "bundle")
+        entry = Path(tmp) / _ENTRY_FILE
+        entry.write_text(ENTRY_POINT)
+        return mlflow.pyfunc.log_model(
+            name=name,
+            python_model=str(entry),
+            artifacts={_ARTIFACT_MODEL: str(bundle / MODEL_DIR), _ARTIFACT_CATALOG: str(bundle / CATALOG_FILE)},
+            signature=signature_for(catalog),
+            input_example=(input_example if input_example is not None else _input_example(catalog), {"k": min(5, catalog.n_items)}),
+            pip_requirements=_pip_requirements(),
+            registered_model_name=registered_model_name,
+            metadata={
+                "recae_model": model.name,
+                "n_items": catalog.n_items,
+                "n_known_users": 0 if catalog.user_ids is None else int(catalog.user_ids.shape[0]),
+            },
+        )
+
+
+def model_uri_of_run(run_id: str, name: str = "model") -> str:
+    """The URI of the model ``name`` logged in run ``run_id`` (``models:/<model_id>``).
+
+    MLflow 3 stores logged models apart from the run's artifacts; ``runs:/<run_id>/<name>``
+    still resolves, but the model id is the direct address.
+    """
+    run = mlflow.MlflowClient().get_run(run_id)
+    models = mlflow.search_logged_models(
+        experiment_ids=[run.info.experiment_id],
+        filter_string=f"source_run_id = '{run_id}' AND name = '{name}'",
+        output_format="list",
+    )
+    if len(models) == 1:
+        return f"models:/{models[0].model_id}"
+    return f"runs:/{run_id}/{name}"
+
+
+def register_model(model_uri: str, name: str, alias: str = CHAMPION) -> str:
+    """Register ``model_uri`` as a new version of ``name`` and point ``alias`` at it.
+
+    Returns the version (as text). ``models:/<name>@<alias>`` then loads it.
+    """
+    try:
+        version = mlflow.register_model(model_uri, name, await_registration_for=0)
+        mlflow.MlflowClient().set_registered_model_alias(name, alias, version.version)
+    except MlflowException as e:
+        raise UsageError(f"cannot register {model_uri} as {name!r}: {e.message}") from None
+    return str(version.version)
+
+
+def _is_local(uri: str) -> Path | None:
+    if uri.startswith("file://"):
+        uri = uri[len("file://") :]
+    elif re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*:/", uri):
+        return None
+    path = Path(uri).expanduser()
+    return path if path.exists() else None
+
+
+def load_topn(model_uri: str, tracking_uri: str | None = None) -> TopN:
+    """Read a model logged by :func:`log_model` from any MLflow model URI.
+
+    ``runs:/<run_id>/model``, ``models:/<name>@champion``, ``models:/<name>/<version>``,
+    ``models:/<model_id>`` or a local folder. The artifacts are downloaded into
+    a temporary folder and read into memory.
+    """
+    local = _is_local(model_uri)
+    if local is not None:
+        return TopN.load(local)
+    if not re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*:/", model_uri):
+        raise UsageError(
+            f"{model_uri}: no such folder, and not a model URI (runs:/<run_id>/model, models:/<name>@champion, ...)"
+        )
+    mlflow.set_tracking_uri(_tracking_uri(tracking_uri))
+    with tempfile.TemporaryDirectory(prefix="recae-fetch-") as tmp, _no_artifact_bars():
+        try:
+            path = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
+        except MlflowException as e:
+            raise DataError(f"{model_uri}: cannot fetch the model ({e.message.splitlines()[0]})") from None
+        except OSError as e:
+            raise DataError(f"{model_uri}: cannot fetch the model ({e})") from None
+        return TopN.load(path)
+

@@ -1,0 +1,358 @@
+"""Top-N lists with raw ids: fold-in of new users, stored histories, allow/deny lists,
+files in and out, and ``recae recommend`` on a local model folder (no MLflow here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from recae.cli import main
+from recae.errors import DataError, UsageError
+from recae.models import REGISTRY, make_model
+from recae.recommend import (
+    Catalog,
+    TopN,
+    check_k,
+    item_popularity,
+    read_history,
+    read_id_list,
+    save_bundle,
+    write_table,
+)
+from tests.conftest import planted_blocks
+from tests.test_contract import FAST
+
+N_USERS, N_ITEMS = 90, 30
+ITEM_IDS = np.arange(N_ITEMS, dtype=np.int64) * 10 + 1000  # raw ids ≠ column indices
+USER_IDS = np.arange(N_USERS, dtype=np.int64) + 500
+
+
+@pytest.fixture(scope="module")
+def planted():
+    X, _ = planted_blocks(n_users=N_USERS, n_items=N_ITEMS, n_blocks=3, density=0.5, seed=3)
+    new, _ = planted_blocks(n_users=12, n_items=N_ITEMS, n_blocks=3, density=0.3, seed=4)
+    return X, new
+
+
+@pytest.fixture(scope="module")
+def topn(planted):
+    X, _ = planted
+    model = make_model("ease", l2=10.0).fit(X)
+    return TopN(model, Catalog.from_matrix(X, ITEM_IDS, USER_IDS))
+
+
+def _as_frame(X: sp.csr_matrix, users: np.ndarray, item_ids: np.ndarray = ITEM_IDS) -> pd.DataFrame:
+    rows = [(users[u], item_ids[i]) for u in range(X.shape[0]) for i in X[u].indices]
+    return pd.DataFrame(rows, columns=["user", "item"])
+
+
+def _lists(frame: pd.DataFrame) -> dict:
+    return {u: g.sort_values("rank")["item_id"].tolist() for u, g in frame.groupby("user_id", sort=False)}
+
+
+# ------------------------------------------------------------------ fold-in
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_fold_in_of_raw_ids_gives_the_models_own_lists(name, planted):
+    """Every registered model: a new user's history given as raw ids → the model's top-N."""
+    X, new = planted
+    model = make_model(name, **FAST[name]).fit(X)
+    topn = TopN(model, Catalog.from_matrix(X, ITEM_IDS))
+    users = np.array([f"new-{u}" for u in range(new.shape[0])])
+    hist = topn.fold_in(_as_frame(new, users))
+    assert (hist.X != new).nnz == 0
+    out = topn.frame(hist, k=7)
+    items, _ = model.recommend(new, k=7)
+    expected = {users[u]: ITEM_IDS[items[u]].tolist() for u in range(new.shape[0])}
+    assert _lists(out) == expected
+    assert list(out.columns) == ["user_id", "rank", "item_id", "score", "fallback"]
+    assert not out["fallback"].any()
+
+
+def test_unknown_items_are_ignored_and_counted(topn, planted):
+    _, new = planted
+    frame = _as_frame(new[:2], np.array([1, 2]))
+    frame = pd.concat([frame, pd.DataFrame({"user": [1, 1], "item": [7, 8]})], ignore_index=True)
+    with pytest.warns(UserWarning, match="2 row.*not know"):
+        hist = topn.fold_in(frame)
+    assert hist.n_unknown_items == 2
+    assert (hist.X != new[:2]).nnz == 0
+
+
+def test_a_user_with_no_known_item_gets_the_popularity_list_flagged(topn, planted):
+    X, new = planted
+    frame = pd.concat(
+        [_as_frame(new[:1], np.array(["a"])), pd.DataFrame({"user": ["b", "b"], "item": [1, 2]})],
+        ignore_index=True,
+    )
+    with pytest.warns(UserWarning, match="not know"):
+        out = topn.frame(topn.fold_in(frame), k=5)
+    b = out[out["user_id"] == "b"]
+    popular = ITEM_IDS[np.argsort(-item_popularity(X), kind="stable")[:5]]
+    assert b["item_id"].tolist() == popular.tolist()
+    assert b["fallback"].all() and not out[out["user_id"] == "a"]["fallback"].any()
+    assert b["score"].tolist() == sorted(b["score"].tolist(), reverse=True)
+
+
+def test_ids_given_as_text_match_integer_ids(topn, planted):
+    _, new = planted
+    frame = _as_frame(new[:3], np.arange(3))
+    text = frame.astype(str)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a = topn.frame(topn.fold_in(frame), k=5)
+        b = topn.frame(topn.fold_in(text), k=5)
+    assert a["item_id"].tolist() == b["item_id"].tolist()
+
+
+def test_string_item_ids_round_trip(planted, tmp_path):
+    X, new = planted
+    ids = np.array([f"movie-{i}" for i in range(N_ITEMS)], dtype=object)
+    model = make_model("item-knn", neighbors=10).fit(X)
+    save_bundle(model, Catalog.from_matrix(X, ids, USER_IDS), tmp_path / "bundle")
+    with np.load(tmp_path / "bundle" / "catalog.npz", allow_pickle=False) as npz:
+        assert npz["item_ids"].dtype.kind == "U"
+    topn = TopN.load(tmp_path / "bundle")
+    out = topn.frame(topn.fold_in(_as_frame(new[:2], np.array([1, 2]), ids.astype(str))), k=4)
+    items, _ = model.recommend(new[:2], k=4)
+    assert out["item_id"].tolist() == ids[items].ravel().tolist()
+
+
+def test_listed_users_missing_from_the_history_get_the_fallback(topn, planted):
+    _, new = planted
+    with pytest.warns(UserWarning, match="1 of 3 listed users have no history"):
+        hist = topn.fold_in(_as_frame(new[:3], np.arange(3)), users=np.array([2, 99, 0]))
+    assert hist.user_ids.tolist() == [2, 99, 0]
+    assert hist.X.getnnz(axis=1).tolist() == [new[2].nnz, 0, new[0].nnz]
+
+
+# ---------------------------------------------------------- stored histories
+def test_known_users_are_scored_from_their_stored_histories(topn, planted):
+    X, _ = planted
+    out = topn.frame(topn.known(), k=10, batch_size=17)
+    items, _ = topn.model.recommend(X, k=10)
+    assert out["user_id"].nunique() == N_USERS
+    assert _lists(out) == {USER_IDS[u]: ITEM_IDS[items[u]].tolist() for u in range(N_USERS)}
+    assert out.groupby("user_id").size().eq(10).all()
+
+
+def test_a_users_list_restricts_and_unknown_users_fall_back(topn, planted):
+    X, _ = planted
+    with pytest.warns(UserWarning, match="1 of 3 listed users are not among"):
+        hist = topn.known(np.array([USER_IDS[5], 12345, USER_IDS[0]]))
+    assert hist.X.getnnz(axis=1).tolist() == [X[5].nnz, 0, X[0].nnz]
+    out = topn.frame(hist, k=3)
+    assert out.groupby("user_id", sort=False)["fallback"].first().tolist() == [False, True, False]
+
+
+def test_a_model_without_stored_histories_asks_for_a_file(planted):
+    X, _ = planted
+    topn = TopN(make_model("popularity").fit(X), Catalog.from_matrix(X, ITEM_IDS))
+    with pytest.raises(UsageError, match="--history"):
+        topn.known()
+
+
+# --------------------------------------------------------- allow/deny, k
+def test_allow_and_deny_lists(topn):
+    with pytest.warns(UserWarning, match="1 of 4 ids are not items"):
+        mask = topn.allowed_items(allow=[1000, 1010, 1020, 5], deny=np.array(["1010"]))
+    assert np.flatnonzero(mask).tolist() == [0, 2]
+    with pytest.warns(UserWarning, match="fewer than k=5"):
+        out = topn.frame(topn.known(USER_IDS[:4]), k=5, allowed=mask, exclude_seen=False)
+    assert set(out["item_id"]) <= {1000, 1020}
+    with pytest.raises(DataError, match="none of its 2 ids"), pytest.warns(UserWarning):
+        topn.allowed_items(allow=[1, 2])
+    with pytest.raises(DataError, match="leave no item"):
+        topn.allowed_items(allow=[1000], deny=[1000])
+
+
+def test_excluding_seen_items_and_short_lists_are_counted(topn, planted):
+    X, _ = planted
+    with pytest.warns(UserWarning, match=r"\d+ user\(s\) have fewer than k=30"):
+        out = topn.frame(topn.known(), k=N_ITEMS)
+    sizes = out.groupby("user_id", sort=False).size().to_numpy()
+    np.testing.assert_array_equal(sizes, N_ITEMS - X.getnnz(axis=1))
+    everything = topn.frame(topn.known(), k=N_ITEMS, exclude_seen=False)
+    assert everything.groupby("user_id").size().eq(N_ITEMS).all()
+
+
+@pytest.mark.parametrize(("k", "match"), [(0, "≥ 1"), (-3, "≥ 1"), (31, "catalogue of 30"), ("5", "integer"), (2.5, "integer"), (True, "integer")])
+def test_k_out_of_range_is_refused(k, match):
+    with pytest.raises(UsageError, match=match):
+        check_k(k, N_ITEMS)
+    assert check_k(30, N_ITEMS) == 30
+    with pytest.raises(UsageError, match="limit of 10"):
+        check_k(11, 100, max_k=10)
+
+
+# ------------------------------------------------------------------- files
+def test_catalog_round_trip_stores_plain_arrays(planted, tmp_path):
+    X, _ = planted
+    cat = Catalog.from_matrix(X, ITEM_IDS, USER_IDS.astype(str))
+    cat.save(tmp_path / "c.npz")
+    with np.load(tmp_path / "c.npz", allow_pickle=False) as npz:
+        assert all(npz[k].dtype != object for k in npz.files)
+        assert "data" not in npz.files  # binary histories store only their pattern
+    back = Catalog.load(tmp_path / "c.npz")
+    np.testing.assert_array_equal(back.item_ids, ITEM_IDS)
+    np.testing.assert_array_equal(back.user_ids, USER_IDS.astype(str))
+    assert (back.histories != X).nnz == 0
+    np.testing.assert_array_equal(back.popularity, np.asarray(X.sum(axis=0)).ravel())
+
+
+def test_read_history_json_and_tables(tmp_path):
+    j = tmp_path / "h.json"
+    j.write_text(json.dumps({"1": [1000, 1010], "2": [], "3": [1020]}))
+    frame = read_history(j)
+    assert frame["user"].tolist() == [1, 1, 2, 3]
+    assert frame["user"].dtype == np.int64
+    c = tmp_path / "h.csv"
+    c.write_text("user,item,rating\n1,1000,5\n1,1010,2\n2,1020,4\n")
+    assert read_history(c)["item"].tolist() == [1000, 1010, 1020]
+    assert read_history(c, min_rating=3.5)["item"].tolist() == [1000, 1020]
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ('{"1": [1000,', "line 1: not valid JSON"),
+        ('[1, 2]', "expected a JSON object"),
+        ('{"1": 1000}', "user '1': expected a list"),
+        ('{"1": [1000, [1]]}', r"user '1', item #2"),
+        ('{"1": [1000, 1.5]}', r"item #2: 1.5 is not an id"),
+        ("{}", "holds no users"),
+    ],
+)
+def test_read_history_json_errors_name_the_place(tmp_path, text, match):
+    j = tmp_path / "bad.json"
+    j.write_text(text)
+    with pytest.raises(DataError, match=match):
+        read_history(j)
+
+
+def test_a_json_user_with_an_empty_list_gets_the_fallback(topn, tmp_path):
+    j = tmp_path / "h.json"
+    j.write_text(json.dumps({"7": [], "8": [1000]}))
+    out = topn.frame(topn.fold_in(read_history(j)), k=3)
+    assert out.groupby("user_id")["fallback"].first().to_dict() == {7: True, 8: False}
+
+
+def test_read_id_list_formats(tmp_path):
+    (tmp_path / "a.txt").write_text("1000\n\n1010\n")
+    assert read_id_list(tmp_path / "a.txt", "item").tolist() == [1000, 1010]
+    (tmp_path / "b.csv").write_text("title,item\nx,1000\ny,abc\n")
+    assert read_id_list(tmp_path / "b.csv", "item").tolist() == ["1000", "abc"]
+    (tmp_path / "c.csv").write_text("title,movie\nx,1000\n")
+    with pytest.raises(DataError, match="c.csv, line 1: no 'item' column; found title, movie"):
+        read_id_list(tmp_path / "c.csv", "item")
+    (tmp_path / "d.txt").write_text("1000\n1010\t7\n")
+    with pytest.raises(DataError, match="d.txt, line 2"):
+        read_id_list(tmp_path / "d.txt", "item")
+    with pytest.raises(DataError, match="no such file"):
+        read_id_list(tmp_path / "nope.txt", "item")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_write_table_is_atomic(tmp_path, suffix):
+    dest = tmp_path / f"out{suffix}"
+    frame = pd.DataFrame({"a": [1, 2]})
+    with write_table(dest) as write:
+        write(frame)
+        write(frame)
+    back = pd.read_csv(dest) if suffix == ".csv" else pd.read_parquet(dest)
+    assert back["a"].tolist() == [1, 2, 1, 2]
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o666 & ~_umask()
+    with pytest.raises(KeyboardInterrupt), write_table(dest) as write:
+        write(pd.DataFrame({"a": [9]}))
+        raise KeyboardInterrupt
+    back = pd.read_csv(dest) if suffix == ".csv" else pd.read_parquet(dest)
+    assert back["a"].tolist() == [1, 2, 1, 2]  # the earlier file is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == [dest.name]  # no temporary left
+
+
+def _umask() -> int:
+    old = os.umask(0)
+    os.umask(old)
+    return old
+
+
+# --------------------------------------------------------------------- CLI
+@pytest.fixture
+def bundle(planted, tmp_path):
+    X, _ = planted
+    model = make_model("ease", l2=10.0).fit(X)
+    return save_bundle(model, Catalog.from_matrix(X, ITEM_IDS, USER_IDS), tmp_path / "model"), model
+
+
+def test_cli_lists_every_known_user(bundle, planted, tmp_path, capsys):
+    path, model = bundle
+    X, _ = planted
+    out = tmp_path / "lists" / "top5.parquet"
+    assert main(["recommend", "--model", str(path), "--k", "5", "--out", str(out), "--no-progress"]) == 0
+    top = pd.read_parquet(out)
+    items, _ = model.recommend(X, 5)
+    assert top["item_id"].tolist() == ITEM_IDS[items].ravel().tolist()
+    assert top["user_id"].tolist() == np.repeat(USER_IDS, 5).tolist()
+    assert f"for {N_USERS} users" in capsys.readouterr().out
+
+
+def test_cli_new_users_users_list_and_allow_deny(bundle, planted, tmp_path, capsys):
+    path, model = bundle
+    _, new = planted
+    history = _as_frame(new[:3], np.array([1, 2, 3]))
+    history.to_csv(tmp_path / "h.csv", index=False)
+    (tmp_path / "users.txt").write_text("3\n1\n42\n")
+    (tmp_path / "deny.txt").write_text("item\n1000\n999\n")
+    out = tmp_path / "top.csv"
+    code = main([
+        "recommend", "--model", str(path), "--k", "4", "--history", str(tmp_path / "h.csv"),
+        "--users", str(tmp_path / "users.txt"), "--items-deny", str(tmp_path / "deny.txt"),
+        "--out", str(out), "--no-progress",
+    ])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "1 of 2 ids are not items" in err and "1 of 3 listed users have no history" in err
+    top = pd.read_csv(out)
+    assert top["user_id"].drop_duplicates().tolist() == [3, 1, 42]
+    assert 1000 not in set(top["item_id"])
+    assert top.groupby("user_id")["fallback"].first().to_dict() == {1: False, 3: False, 42: True}
+    allowed = np.ones(N_ITEMS, dtype=bool)
+    allowed[0] = False
+    items, _ = model.recommend(new[[2, 0]], 4, allowed=allowed)
+    assert top[top["user_id"] != 42]["item_id"].tolist() == ITEM_IDS[items].ravel().tolist()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "match"),
+    [
+        (["--k", "0"], 2, "k must be an integer ≥ 1"),
+        (["--k", "31"], 2, "catalogue of 30"),
+        (["--out", "{tmp}/top.xlsx"], 2, "unknown output format"),
+        (["--history", "{tmp}/missing.json"], 1, "missing.json: no such file"),
+        (["--users", "{tmp}/missing.txt"], 1, "missing.txt: no such file"),
+        (["--items-allow", "{tmp}/allow.txt"], 1, "none of its 1 ids"),
+        (["--min-rating", "3"], 2, "--min-rating applies to --history"),
+        (["--batch-size", "0"], 2, "--batch-size"),
+    ],
+)
+def test_cli_errors_are_one_line_and_write_nothing(bundle, tmp_path, capsys, args, code, match):
+    path, _ = bundle
+    (tmp_path / "allow.txt").write_text("5\n")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    out = tmp_path / "top.csv"
+    base = ["recommend", "--model", str(path), "--out", str(out), "--no-progress"]
+    assert main(base + args) == code
+    err = capsys.readouterr().err
+    assert match in err and err.count("error:") == 1 and "Traceback" not in err
+    assert not out.exists() and not list(tmp_path.glob(".top.csv.*"))
+
+
+def test_cli_refuses_a_folder_that_is_not_a_model(tmp_path, capsys):
+    assert main(["recommend", "--model", str(tmp_path), "--out", str(tmp_path / "t.csv")]) == 1
+    assert "not a recae model" in capsys.readouterr().err

@@ -1,0 +1,247 @@
+"""The MLflow pyfunc model end to end: logged by ``run_benchmark``, loaded back, registered,
+listed by ``recae recommend``, and served by ``mlflow models serve`` (one server per module)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import SimpleNamespace
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.exceptions import MlflowException
+
+from recae.cli import main
+from recae.experiment import BenchmarkConfig, prepare_split, run_benchmark
+from recae.recommend import Catalog
+from recae.serving import ENTRY_POINT, load_topn
+
+K = 20
+NAME = "recae-test"
+
+
+@pytest.fixture(scope="module")
+def trained(shared_datasets, _mlflow_template, tmp_path_factory):
+    """Mult-DAE (5 epochs) benchmarked on ml-100k, logged and registered as ``recae-test@champion``."""
+    folder = tmp_path_factory.mktemp("serving")
+    db = folder / "mlflow.db"
+    shutil.copy(_mlflow_template, db)
+    uri = f"sqlite:///{db}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)  # the store's artifacts land here
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.setenv("RECAE_DATA_DIR", str(shared_datasets))
+        config = BenchmarkConfig(
+            dataset="ml-100k", models=("mult-dae",), model_params={"mult-dae": {"epochs": 5}},
+            tracking_uri=uri, progress=False, register=NAME,
+        )
+        echoed: list[str] = []
+        bench = run_benchmark(config, echo=echoed.append)
+        split = prepare_split(config)
+        result = bench.models["mult-dae"]
+        yield SimpleNamespace(
+            uri=uri, folder=folder, split=split, model=result.model, run_id=result.run_id, echoed=echoed
+        )
+
+
+def _fold_in_rows(split, users: np.ndarray | None = None) -> pd.DataFrame:
+    """The test users' fold-in items as raw-id rows; ``users`` renames them (new users)."""
+    X = split.test_in
+    names = split.test_users if users is None else users
+    return pd.DataFrame(
+        [(names[u], split.item_ids[i]) for u in range(X.shape[0]) for i in X[u].indices],
+        columns=["user_id", "item_id"],
+    )
+
+
+def _expected(trained, X, user_ids) -> dict:
+    items, _ = trained.model.recommend(X, K)
+    return {user_ids[u]: trained.split.item_ids[items[u]].tolist() for u in range(X.shape[0])}
+
+
+def _lists(frame: pd.DataFrame) -> dict:
+    return {u: g.sort_values("rank")["item_id"].tolist() for u, g in frame.groupby("user_id", sort=False)}
+
+
+# --------------------------------------------------------------- the model
+def test_pyfunc_model_gives_the_in_memory_top_n_for_every_test_user(trained):
+    model = mlflow.pyfunc.load_model(f"runs:/{trained.run_id}/model")
+    out = model.predict(_fold_in_rows(trained.split), params={"k": K})
+    assert list(out.columns) == ["user_id", "rank", "item_id", "score", "fallback"]
+    assert _lists(out) == _expected(trained, trained.split.test_in, trained.split.test_users)
+    assert out.groupby("user_id").size().eq(K).all() and not out["fallback"].any()
+
+
+def test_logged_model_has_a_signature_an_example_and_no_pickle(trained, tmp_path):
+    local = Path(mlflow.artifacts.download_artifacts(f"runs:/{trained.run_id}/model", dst_path=str(tmp_path)))
+    info = mlflow.models.get_model_info(str(local))
+    sig = info.signature
+    assert sig.inputs.input_names() == ["user_id", "item_id"]
+    assert sig.outputs.input_names() == ["user_id", "rank", "item_id", "score", "fallback"]
+    assert {p.name: p.default for p in sig.params.params} == {"k": 20, "exclude_seen": True}
+    assert (local / "input_example.json").is_file() and (local / "serving_input_example.json").is_file()
+    assert not list(local.rglob("*.pkl"))
+    assert (local / "recae_pyfunc.py").read_text() == ENTRY_POINT
+    reqs = (local / "requirements.txt").read_text().split()
+    assert any(r.startswith("recae==") for r in reqs) and f"mlflow=={mlflow.__version__}" in reqs
+    catalog = Catalog.load(local / "artifacts" / "catalog.npz")  # allow_pickle=False inside
+    assert catalog.item_ids.dtype.kind == "i"
+    np.testing.assert_array_equal(catalog.item_ids, trained.split.item_ids)
+    np.testing.assert_array_equal(catalog.user_ids, trained.split.train_users)
+    assert (catalog.histories != trained.split.train).nnz == 0
+
+
+def test_pyfunc_errors_are_invalid_parameter_values(trained):
+    model = mlflow.pyfunc.load_model(f"runs:/{trained.run_id}/model")
+    good = _fold_in_rows(trained.split).head(5)
+    for frame, params, match in [
+        (good, {"k": 0}, "k must be an integer ≥ 1"),
+        (good, {"k": 5000}, "catalogue of 1411 items"),
+        (good.iloc[:0], {}, "holds no rows"),
+        (good.rename(columns={"item_id": "item"}), {}, "item_id"),
+    ]:
+        with pytest.raises(MlflowException, match=match) as err:
+            model.predict(frame, params=params)
+        assert err.value.get_http_status_code() == 400
+
+
+def test_best_model_is_registered_as_champion_and_recommend_lists_every_known_user(trained, tmp_path, capsys):
+    assert any(f"models:/{NAME}@champion" in line for line in trained.echoed)
+    version = mlflow.MlflowClient(trained.uri).get_model_version_by_alias(NAME, "champion")
+    assert version.run_id == trained.run_id
+    out = tmp_path / "top.parquet"
+    args = ["recommend", "--model", f"models:/{NAME}@champion", "--k", str(K), "--out", str(out), "--no-progress"]
+    assert main([*args, "--tracking-uri", trained.uri]) == 0
+    top = pd.read_parquet(out)
+    split = trained.split
+    assert top["user_id"].nunique() == len(split.train_users)
+    assert _lists(top) == _expected(trained, split.train, split.train_users)
+    # runs:/ URIs and the loader give the same lists
+    topn = load_topn(f"runs:/{trained.run_id}/model", trained.uri)
+    again = topn.frame(topn.known(split.train_users[:50]), K)
+    assert _lists(again) == {u: v for u, v in _lists(top).items() if u in set(split.train_users[:50])}
+    capsys.readouterr()
+    assert main(["recommend", "--model", "models:/no-such-model@champion", "--out", str(tmp_path / "x.csv"),
+                 "--tracking-uri", trained.uri]) == 1
+    assert "cannot fetch the model" in capsys.readouterr().err
+
+
+# -------------------------------------------------------------- the server
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _post(url: str, body: str | bytes, content_type: str = "application/json") -> tuple[int, dict]:
+    data = body.encode() if isinstance(body, str) else body
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": content_type}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        text = e.read().decode(errors="replace")
+        try:
+            return e.code, json.loads(text)
+        except json.JSONDecodeError:
+            return e.code, {"message": text}
+
+
+@pytest.fixture(scope="module")
+def server(trained, tmp_path_factory):
+    """``mlflow models serve -m models:/recae-test@champion --env-manager local`` on a free port."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    bin_dir = str(Path(sys.executable).parent)  # uvicorn lies beside the interpreter
+    env = {**os.environ, "MLFLOW_TRACKING_URI": trained.uri, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{NAME}@champion",
+             "-h", "127.0.0.1", "-p", str(port), "--env-manager", "local", "-w", "1"],
+            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=trained.folder, start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the model server exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the model server did not answer within 180 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}/invocations"
+    finally:
+        # The server runs uvicorn as a child: end the whole process group it leads.
+        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 15)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+
+
+def _split_body(frame: pd.DataFrame, **params) -> str:
+    body = {"dataframe_split": {"columns": list(frame.columns), "data": frame.to_numpy().tolist()}}
+    if params:
+        body["params"] = params
+    return json.dumps(body)
+
+
+@pytest.mark.slow
+def test_served_model_gives_a_new_user_the_test_users_top_n(trained, server):
+    split = trained.split
+    new_ids = np.arange(len(split.test_users)) + 10**6  # ids the model never saw
+    status, body = _post(server, _split_body(_fold_in_rows(split, new_ids), k=K))
+    assert status == 200, body
+    out = pd.DataFrame(body["predictions"])
+    assert _lists(out) == _expected(trained, split.test_in, new_ids)
+    one = _fold_in_rows(split, new_ids).query(f"user_id == {new_ids[3]}")
+    status, body = _post(server, json.dumps({"dataframe_records": one.to_dict("records"), "params": {"k": 5}}))
+    assert status == 200, body
+    assert [r["item_id"] for r in body["predictions"]] == _expected(trained, split.test_in, new_ids)[new_ids[3]][:5]
+
+
+BAD_REQUESTS = {
+    "missing column": ('{"dataframe_records": [{"user_id": 1, "item": 50}]}', "item_id"),
+    "text item id": ('{"dataframe_records": [{"user_id": 1, "item_id": "abc"}]}', "item_id"),
+    "null item id": ('{"dataframe_records": [{"user_id": 1, "item_id": null}]}', "item_id"),
+    "k = 0": ('{"dataframe_records": [{"user_id": 1, "item_id": 50}], "params": {"k": 0}}', "k must be an integer"),
+    "k > n_items": ('{"dataframe_records": [{"user_id": 1, "item_id": 50}], "params": {"k": 20000}}', "catalogue of 1411"),
+    "k not a number": ('{"dataframe_records": [{"user_id": 1, "item_id": 50}], "params": {"k": "ten"}}', "'k'"),
+    "no rows": ('{"dataframe_split": {"columns": ["user_id", "item_id"], "data": []}}', "no rows"),
+    "no records": ('{"dataframe_records": []}', "user_id"),
+    "empty body": ("", "valid JSON"),
+    "not JSON": ("user_id,item_id", "valid JSON"),
+    "unknown format": ('{"rows": [[1, 50]]}', "dataframe_split"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(BAD_REQUESTS))
+def test_malformed_requests_get_a_4xx_and_the_server_keeps_serving(server, case):
+    body, fragment = BAD_REQUESTS[case]
+    status, answer = _post(server, body)
+    assert 400 <= status < 500, (status, answer)
+    assert fragment in answer.get("message", ""), answer
+    status, answer = _post(server, '{"dataframe_records": [{"user_id": 1, "item_id": 50}], "params": {"k": 3}}')
+    assert status == 200 and len(answer["predictions"]) == 3
