@@ -34,8 +34,8 @@ from recae.metrics import EvaluationResult, evaluate
 from recae.models import REGISTRY, Recommender, make_model
 from recae.protocols import GIVEN, Split, given_split, strong_generalization
 
-#: The models a benchmark trains when none are named.
-DEFAULT_MODELS: tuple[str, ...] = ("mult-vae", "mult-dae")
+#: The models a benchmark trains when none are named: the autoencoders and every baseline.
+DEFAULT_MODELS: tuple[str, ...] = ("mult-vae", "mult-dae", "ease", "als", "bpr", "item-knn", "popularity")
 #: The metric that ranks models in the printed table.
 PRIMARY_METRIC = "ndcg_at_100"
 

@@ -24,7 +24,14 @@ from torch import nn
 
 from recae.errors import ModelFitError, UsageError
 from recae.models.base import EpochCallback, Recommender, Validation, iter_batches
-from recae.models.nn import MultDAENet, MultVAENet, SparseBatch, gaussian_kl, multinomial_nll, weight_l2
+from recae.models.nn import (
+    MultDAENet,
+    MultVAENet,
+    SparseBatch,
+    gaussian_kl,
+    multinomial_nll,
+    weight_l2,
+)
 
 #: The metric early stopping selects on (the paper: validation NDCG@100).
 SELECTION_METRIC = "ndcg_at_100"

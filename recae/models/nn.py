@@ -10,8 +10,8 @@ about data sets, configs or training schedules.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
