@@ -293,7 +293,8 @@ class Recommender(abc.ABC):
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
         try:
             (tmp / _META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
-            state = {k: np.ascontiguousarray(v) for k, v in self._get_state().items()}
+            # np.asarray keeps 0-d arrays 0-d (ascontiguousarray would make them 1-d)
+            state = {k: np.asarray(v, order="C") for k, v in self._get_state().items()}
             np.savez(tmp / _STATE_FILE, **state)
             if path.exists():
                 old = path.with_name(f".{path.name}.old")
