@@ -1,0 +1,336 @@
+"""``recae tune``: search on validation only, trials as nested MLflow runs, best parameters read back."""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recae import cli, experiment, tuning
+from recae.errors import ModelFitError
+from recae.experiment import BenchmarkConfig, prepare_split, run_benchmark
+from recae.models.baselines import EASE
+from recae.protocols import GIVEN, STRONG
+from tests.conftest import planted_blocks
+
+
+def _config(shared_datasets: Path, **kwargs) -> BenchmarkConfig:
+    base = dict(dataset="ml-100k", data_dir=str(shared_datasets), progress=False)
+    return BenchmarkConfig(**{**base, **kwargs})
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def _same(a, b) -> bool:
+    return a.shape == b.shape and (a != b).nnz == 0
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """EASE's inverse is ~10x slower with two BLAS threads on a busy 2-core machine (oversubscription)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+@pytest.fixture
+def given_dir(tmp_path: Path) -> Path:
+    """A small given split (train.txt / test.txt adjacency lists) from planted blocks."""
+    X, _ = planted_blocks(n_users=150, n_items=60, n_blocks=3, density=0.5, seed=3)
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "planted-given"
+    folder.mkdir()
+    train, test = [], []
+    for u in range(X.shape[0]):
+        items = rng.permutation(X.indices[X.indptr[u] : X.indptr[u + 1]])
+        n_test = max(1, len(items) // 5)
+        test.append(f"{u} " + " ".join(map(str, items[:n_test])))
+        train.append(f"{u} " + " ".join(map(str, items[n_test:])))
+    (folder / "train.txt").write_text("\n".join(train) + "\n")
+    (folder / "test.txt").write_text("\n".join(test) + "\n")
+    return folder
+
+
+# ------------------------------------------------------------ tracking
+
+
+def test_tune_tracks_trials_and_best_params_then_benchmark_uses_them(shared_datasets, mlflow_uri):
+    import mlflow
+
+    config = _config(shared_datasets, tracking_uri=mlflow_uri)
+    result = tuning.tune(config, "ease", n_trials=3, sampler_seed=0, echo=_quiet)
+
+    assert [t.state for t in result.trials] == ["COMPLETE"] * 3
+    values = [t.value for t in result.trials]
+    assert result.best_trial.value == max(values)
+    assert result.best_params == result.best_trial.params and set(result.best_params) == {"l2"}
+
+    client = mlflow.MlflowClient(mlflow_uri)
+    exp = client.get_experiment_by_name(f"ml-100k/{STRONG}")
+    parent = client.get_run(result.parent_run_id)
+    tags = parent.data.tags
+    assert tags["recae.kind"] == "tune" and tags["model"] == "ease"
+    assert tags["dataset"] == "ml-100k" and tags["protocol"] == STRONG
+    assert tags["split_fingerprint"] == result.fingerprint
+    assert parent.info.status == "FINISHED"
+    assert float(parent.data.params["best.l2"]) == result.best_params["l2"]
+    metrics = parent.data.metrics
+    assert metrics["test/recall_at_20"] == pytest.approx(result.final.test_means()["recall_at_20"])
+    assert metrics["test/ndcg_at_20"] > 0 and metrics["best_trial"] == result.best_trial.number
+    assert metrics["val_selected/ndcg_at_100"] == pytest.approx(result.best_trial.value)
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"best_params.json", "trials.csv"} <= artifacts
+    saved = json.loads(Path(client.download_artifacts(parent.info.run_id, "best_params.json")).read_text())
+    assert saved["params"] == result.best_params
+
+    children = client.search_runs(
+        [exp.experiment_id], f"tags.`mlflow.parentRunId` = '{result.parent_run_id}'"
+    )
+    assert len(children) == 3
+    for run in children:
+        t = run.data.tags
+        assert t["recae.kind"] == "tune-trial" and t["trial_state"] == "COMPLETE"
+        assert t["model"] == "ease" and t["split_fingerprint"] == result.fingerprint
+        trial = result.trials[int(t["trial_number"])]
+        assert run.info.run_id == trial.run_id
+        assert float(run.data.params["l2"]) == trial.params["l2"]
+        assert run.data.metrics["val_selected/ndcg_at_100"] == pytest.approx(trial.value)
+        assert run.data.metrics["fit_seconds"] > 0
+        assert "test/ndcg_at_100" not in run.data.metrics  # trials never see test
+
+    # read back with their types, and used by `benchmark --tuned`; popularity has nothing to tune
+    assert tuning.best_params("ease", "ml-100k", STRONG, result.fingerprint, mlflow_uri) == result.best_params
+    bench = run_benchmark(
+        _config(shared_datasets, models=("ease", "popularity"), tracking_uri=mlflow_uri, tuned=True),
+        echo=_quiet,
+    )
+    assert bench.models["ease"].params["l2"] == result.best_params["l2"]
+    assert bench.models["ease"].test_means()["ndcg_at_100"] == pytest.approx(
+        result.final.test_means()["ndcg_at_100"]
+    )
+
+
+def test_with_tuned_params_explicit_params_win_and_untuned_models_warn(shared_datasets, mlflow_uri):
+    config = _config(shared_datasets, tracking_uri=mlflow_uri)
+    result = tuning.tune(config, "ease", n_trials=1, echo=_quiet)
+    bench = _config(
+        shared_datasets, models=("ease", "item-knn"), tracking_uri=mlflow_uri, tuned=True,
+        model_params={"item-knn": {"neighbors": 7}},
+    )
+    with pytest.warns(UserWarning, match="item-knn: no finished tuning run"):
+        tuned = tuning.with_tuned_params(bench, STRONG, result.fingerprint, echo=_quiet)
+    assert tuned.model_params == {"ease": result.best_params, "item-knn": {"neighbors": 7}}
+
+    explicit = _config(
+        shared_datasets, models=("ease",), tracking_uri=mlflow_uri, model_params={"ease": {"l2": 3.0}}
+    )
+    assert tuning.with_tuned_params(explicit, STRONG, result.fingerprint, echo=_quiet).model_params == {
+        "ease": {"l2": 3.0}
+    }
+
+
+def test_best_params_prefers_the_split_then_the_latest_and_parses_types(mlflow_uri):
+    import mlflow
+
+    mlflow.set_tracking_uri(mlflow_uri)
+    mlflow.set_experiment(f"ml-100k/{STRONG}")
+    base = {"recae.kind": "tune", "model": "mult-vae", "dataset": "ml-100k", "protocol": STRONG}
+
+    def parent(fp: str, params: dict, status: str = "FINISHED", **tags) -> str:
+        with mlflow.start_run(tags={**base, "split_fingerprint": fp, **tags}) as run:
+            mlflow.log_params({f"best.{k}": v for k, v in params.items()})
+        if status != "FINISHED":
+            mlflow.MlflowClient().set_terminated(run.info.run_id, status)
+        time.sleep(0.01)  # distinct start times
+        return run.info.run_id
+
+    parent("aaa", {"hidden_dims": "[300]", "latent_dim": "200", "lr": "0.001", "patience": "None"})
+    newer = parent("bbb", {"hidden_dims": "[600, 200]", "lr": "0.01", "anneal_cap": "1.0"})
+    parent("aaa", {"lr": "0.5"}, status="FAILED")  # newest, but not finished
+    parent("aaa", {"lr": "0.7"}, **{"recae.kind": "tune-trial"})  # a trial, not a search
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        same = tuning.best_params("mult-vae", "ml-100k", STRONG, "aaa", mlflow_uri)
+    assert same == {"hidden_dims": [300], "latent_dim": 200, "lr": 0.001, "patience": None}
+    assert isinstance(same["latent_dim"], int) and isinstance(same["lr"], float)
+
+    with pytest.warns(UserWarning, match=f"no tuning run on split zzz; .* run {newer}, tuned on split bbb"):
+        other = tuning.best_params("mult-vae", "ml-100k", STRONG, "zzz", mlflow_uri)
+    assert other == {"hidden_dims": [600, 200], "lr": 0.01, "anneal_cap": 1.0}
+    assert isinstance(other["anneal_cap"], float)
+
+    assert tuning.best_params("ease", "ml-100k", STRONG, "aaa", mlflow_uri) is None
+    assert tuning.best_params("mult-vae", "ml-100k", GIVEN, "aaa", mlflow_uri) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("64", 64), ("1000.0", 1000.0), ("1e-05", 1e-05), ("[600]", [600]), ("None", None),
+     ("True", True), ("bm25", "bm25"), ("auto", "auto"), ("inf", float("inf"))],
+)
+def test_parse_param_inverts_mlflow_text(text, value):
+    assert tuning.parse_param(text) == value
+    assert type(tuning.parse_param(text)) is type(value)
+
+
+# ------------------------------------------------------------ selection
+
+
+def test_trials_see_only_validation_targets_and_test_is_evaluated_once(shared_datasets, monkeypatch):
+    config = _config(shared_datasets, track=False)
+    split = prepare_split(config)
+    seen: list[tuple[str, str]] = []
+
+    def recorder(source: str, real):
+        def wrapped(model, X_in, X_out, *args, **kwargs):
+            which = "val" if _same(X_out, split.val_out) else "test" if _same(X_out, split.test_out) else "?"
+            seen.append((source, which))
+            return real(model, X_in, X_out, *args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(tuning, "evaluate", recorder("trial", tuning.evaluate))
+    monkeypatch.setattr(experiment, "evaluate", recorder("final", experiment.evaluate))
+    result = tuning.tune(config, "ease", n_trials=3, echo=_quiet)
+
+    assert seen[:3] == [("trial", "val")] * 3  # the objective: validation only
+    assert seen[3:] == [("final", "val"), ("final", "test")]  # the refit, tested once
+    assert result.parent_run_id is None
+
+
+def test_given_split_iterative_model_pruned_and_failed_trials(given_dir, mlflow_uri, monkeypatch):
+    """Under a given split the objective uses the validation holdout carved from the train rows;
+    pruned and failed trials are recorded as such and the search goes on."""
+    import mlflow
+    import optuna
+
+    config = BenchmarkConfig(
+        dataset=str(given_dir), tracking_uri=mlflow_uri, progress=False,
+        model_params={"mult-dae": {"epochs": 4, "device": "cpu", "batch_size": 50, "latent_dim": 8, "hidden_dims": [16]}},
+    )
+    split = prepare_split(config)
+    assert split.protocol == GIVEN
+    targets: list[bool] = []
+    real_evaluate = tuning.evaluate
+
+    def evaluate(model, X_in, X_out, *args, **kwargs):
+        targets.append(_same(X_out, split.val_out))
+        return real_evaluate(model, X_in, X_out, *args, **kwargs)
+
+    monkeypatch.setattr(tuning, "evaluate", evaluate)
+    # trial 1 is pruned at its second epoch; trial 2's fit fails
+    monkeypatch.setattr(
+        optuna.trial.Trial, "should_prune",
+        lambda self: self.number == 1 and max(self._cached_frozen_trial.intermediate_values) >= 2,
+    )
+    real_fit = tuning._fit_on_validation
+    calls = []
+
+    def fit(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise ModelFitError("the training loss became nan")
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(tuning, "_fit_on_validation", fit)
+    with pytest.warns(UserWarning, match="trial 2 failed: the training loss became nan"):
+        result = tuning.tune(config, "mult-dae", n_trials=4, echo=_quiet)
+
+    assert [t.state for t in result.trials] == ["COMPLETE", "PRUNED", "FAIL", "COMPLETE"]
+    assert all(targets) and len(targets) == 2  # the two complete trials, validation only
+    assert result.trials[1].best_epoch == 2
+    best = result.best_trial
+    assert best.best_epoch is not None and 1 <= best.best_epoch <= 4
+    assert result.best_params["epochs"] == 4  # fixed, not searched
+    assert result.final.params["epochs"] == best.best_epoch  # refit for the selected epochs
+
+    client = mlflow.MlflowClient(mlflow_uri)
+    runs = {r.data.tags["trial_number"]: r for r in client.search_runs(
+        [client.get_experiment_by_name(f"{given_dir.name}/{GIVEN}").experiment_id],
+        "tags.`recae.kind` = 'tune-trial'",
+    )}
+    assert {k: (r.info.status, r.data.tags["trial_state"]) for k, r in runs.items()} == {
+        "0": ("FINISHED", "COMPLETE"), "1": ("FINISHED", "PRUNED"),
+        "2": ("FAILED", "FAIL"), "3": ("FINISHED", "COMPLETE"),
+    }
+    assert "nan" in runs["2"].data.tags["error"]
+    assert runs["0"].data.metrics["best_epoch"] >= 1
+    parent = client.get_run(result.parent_run_id)
+    assert parent.data.metrics["n_trials_pruned"] == 1 and parent.data.metrics["n_trials_fail"] == 1
+    assert json.loads(parent.data.params["best.hidden_dims"]) == best.params["hidden_dims"]
+
+
+def test_same_sampler_seed_draws_the_same_trials(shared_datasets):
+    config = _config(shared_datasets, track=False)
+
+    def draws(seed: int) -> list[dict]:
+        return [t.params for t in tuning.tune(config, "ease", n_trials=3, sampler_seed=seed, echo=_quiet).trials]
+
+    first = draws(7)
+    assert draws(7) == first
+    assert draws(8) != first
+
+
+# ------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "popularity"], "'popularity' declares no search space"),
+        (["--model", "nope"], "unknown model 'nope'"),
+        (["--model", "ease", "--trials", "0"], "--trials must be at least 1, got 0"),
+        (["--model", "ease", "--trials", "-2"], "--trials must be at least 1, got -2"),
+        (["--model", "ease", "--timeout", "0"], "--timeout must be a positive"),
+        (["--model", "ease", "--param", "ease.alpha=3"], "model 'ease' has no parameter 'alpha'"),
+        (["--model", "ease", "--param", "als.factors=3"], "--param names model(s) als"),
+        (["--model", "ease", "--param", "ease.l2=5"], "every parameter model 'ease' searches is fixed"),
+    ],
+)
+def test_bad_input_ends_with_one_line_and_exit_2(args, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["tune", *args, "--tracking-uri", f"sqlite:///{tmp_path}/m.db"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("recae: error: ") and message in err[0]
+    assert not (tmp_path / "m.db").exists()  # nothing was started
+
+
+def test_an_empty_search_space_is_a_usage_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(EASE, "search_space", classmethod(lambda cls, trial: {}))
+    assert cli.main(["tune", "--model", "ease"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["recae: error: model 'ease' has an empty search space; there is nothing to tune"]
+
+
+def test_python_api_rejects_bad_trial_counts(shared_datasets):
+    from recae.errors import UsageError
+
+    for n in (0, -1, 2.5, True):
+        with pytest.raises(UsageError, match="number of trials"):
+            tuning.tune(_config(shared_datasets, track=False), "ease", n_trials=n)
+
+
+def test_cli_tune_prints_the_best_trial_and_writes_json(shared_datasets, mlflow_uri, capsys):
+    out = Path("best.json")
+    code = cli.main([
+        "tune", "--model", "ease", "--trials", "2", "--data-dir", str(shared_datasets),
+        "--tracking-uri", mlflow_uri, "--no-progress", "--json", str(out), "--sampler-seed", "3",
+    ])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "Best of 2 trials (2 complete, 0 pruned, 0 failed)" in printed and "l2" in printed
+    assert "recall@20" in printed and "tuning run" in printed
+    saved = json.loads(out.read_text())
+    assert set(saved["best_params"]) == {"l2"} and saved["model"] == "ease"
+    assert {"recall_at_20", "ndcg_at_20"} <= set(saved["test"]) and saved["val"]["ndcg_at_100"] > 0
+    assert len(saved["trials"]) == 2 and saved["mlflow_run_id"]
+    assert not list(Path().glob(".best.json.tmp"))
