@@ -439,13 +439,16 @@ class ALS(Recommender):
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:
+        # Ranges where 30 TPE trials find strong settings on ML-1M-sized data
+        # (with 64 factors in the space, TPE settled there and missed 256 factors
+        # with strong regularisation, the best setting on ml-1m-lcfn).
         return {
-            "factors": trial.suggest_categorical("factors", [64, 128, 256]),
-            "regularization": trial.suggest_float("regularization", 1e-3, 300.0, log=True),
+            "factors": trial.suggest_categorical("factors", [128, 256]),
+            "regularization": trial.suggest_float("regularization", 10.0, 500.0, log=True),
             # implicit's confidence is alpha·r, so alpha < 1 would trust an observed
-            # entry less than an unobserved one; Hu et al.'s 1 + α spans 1.5..51 here.
-            "alpha": trial.suggest_float("alpha", 1.0, 50.0, log=True),
-            "iterations": trial.suggest_int("iterations", 10, 30),
+            # entry less than an unobserved one.
+            "alpha": trial.suggest_float("alpha", 2.0, 30.0, log=True),
+            "iterations": trial.suggest_int("iterations", 10, 20),
         }
 
 
@@ -830,11 +833,9 @@ class ItemKNN(Recommender):
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:
-        params: dict[str, Any] = {
+        # BM25's k1 and b stay at their defaults: searched only on the BM25 branch,
+        # they left that branch too few of 30 trials to be found.
+        return {
             "weighting": trial.suggest_categorical("weighting", list(cls.WEIGHTINGS)),
-            "neighbors": trial.suggest_int("neighbors", 50, 1000, log=True),
+            "neighbors": trial.suggest_int("neighbors", 10, 1000, log=True),
         }
-        if params["weighting"] == "bm25":
-            params["bm25_k1"] = trial.suggest_float("bm25_k1", 0.1, 10.0, log=True)
-            params["bm25_b"] = trial.suggest_float("bm25_b", 0.0, 1.0)
-        return params
