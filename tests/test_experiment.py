@@ -104,3 +104,24 @@ def test_json_output_and_given_split_directory(tmp_path, monkeypatch, capsys):
     assert out["models"]["mult-vae"]["best_epoch"] in (1, 2)
     printed = capsys.readouterr().out
     assert "recall@20" in printed and "Holm" in printed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", ["ml-100k", "ml-latest-small"])
+def test_every_model_reports_every_heldout_test_user(dataset, shared_datasets):
+    """Strong generalization: no model silently drops the users it never trained on."""
+    from recae.models import REGISTRY
+
+    fast = {
+        "mult-vae": {"epochs": 2, "hidden_dims": [64], "latent_dim": 16},
+        "mult-dae": {"epochs": 2, "hidden_dims": [64], "latent_dim": 16},
+        "bpr": {"iterations": 5, "fold_in_steps": 10},
+        "als": {"iterations": 3},
+    }
+    config = BenchmarkConfig(dataset=dataset, models=tuple(REGISTRY), model_params=fast, track=False, progress=False)
+    result = run_benchmark(config, echo=lambda _: None)
+    n_test = result.split_info["n_test_users"]
+    assert n_test > 0
+    for name, r in result.models.items():
+        assert r.test.n_users == n_test and r.test.n_skipped == 0, name
+        assert np.isfinite(r.test.per_user["ndcg_at_100"]).all(), name
