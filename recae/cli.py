@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -50,6 +51,14 @@ def _csv_list(text: str) -> list[str]:
 def _heldout(text: str) -> int | float:
     value = float(text)
     return int(value) if value >= 1 and value.is_integer() else value
+
+
+def _memory(text: str) -> float:
+    """``"4GB"`` → 4e9 bytes; ``"500MB"``, ``"2.5G"``, ``"123456"`` (bytes) likewise."""
+    match = re.fullmatch(r"\s*([0-9.]+(?:e[0-9]+)?)\s*([kmgt]?)i?b?\s*", text.lower())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 4GB, 500MB or 123456")
+    return float(match.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}[match.group(2)]
 
 
 def _min_rating(text: str) -> float | None:
@@ -109,6 +118,11 @@ def _add_split_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-rating", type=_min_rating, default=3.5, help="keep ratings strictly above this ('none' keeps all; default: %(default)s)")
     parser.add_argument("--min-user-items", type=int, default=5, help="k-core: minimum items per user (default: %(default)s)")
     parser.add_argument("--min-item-users", type=int, default=0, help="k-core: minimum users per item (default: %(default)s)")
+    parser.add_argument("--user-col", help="CSV/TSV/Parquet data: the user column (default: user)")
+    parser.add_argument("--item-col", help="CSV/TSV/Parquet data: the item column (default: item)")
+    parser.add_argument("--rating-col", help="CSV/TSV/Parquet data: the rating column (default: rating, when present)")
+    parser.add_argument("--timestamp-col", help="CSV/TSV/Parquet data: the timestamp column (default: timestamp, when present)")
+    parser.add_argument("--max-memory", type=_memory, metavar="SIZE", help="memory budget for models that estimate theirs (EASE), e.g. 4GB or 500MB (default: the available memory)")
 
 
 def _add_tune_parser(sub: argparse._SubParsersAction) -> None:
@@ -143,30 +157,13 @@ def _add_tune_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_tune(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from recae.experiment import BenchmarkConfig
     from recae.tuning import tune, write_json
 
     if args.trials < 1:
         raise UsageError(f"--trials must be at least 1, got {args.trials}")
     if args.timeout is not None and not args.timeout > 0:
         raise UsageError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
-    config = BenchmarkConfig(
-        dataset=args.dataset,
-        models=(args.model,),
-        model_params=parse_model_params(args.param),
-        min_rating=args.min_rating,
-        min_user_items=args.min_user_items,
-        min_item_users=args.min_item_users,
-        heldout_users=args.heldout_users,
-        test_prop=args.test_prop,
-        val_prop=args.val_prop,
-        refit=args.refit,
-        seed=args.seed,
-        ks=tuple(args.ks),
-        data_dir=args.data_dir,
-        tracking_uri=args.tracking_uri,
-        progress=args.progress,
-    )
+    config = _config(args, models=(args.model,))
     result = tune(
         config, args.model, n_trials=args.trials, timeout=args.timeout,
         sampler_seed=args.sampler_seed, prune=args.prune,
@@ -268,12 +265,20 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_benchmark(args: argparse.Namespace) -> int:
-    from recae.experiment import BenchmarkConfig, run_benchmark, write_json
+def _config(args: argparse.Namespace, **fields: Any) -> Any:
+    """The BenchmarkConfig shared by ``benchmark`` and ``tune``, from their common options."""
+    from recae.experiment import BenchmarkConfig
 
-    config = BenchmarkConfig(
+    columns = {
+        key: value
+        for key, value in (
+            ("user_col", args.user_col), ("item_col", args.item_col),
+            ("rating_col", args.rating_col), ("timestamp_col", args.timestamp_col),
+        )
+        if value is not None
+    }
+    return BenchmarkConfig(
         dataset=args.dataset,
-        models=tuple(args.models),
         model_params=parse_model_params(args.param),
         min_rating=args.min_rating,
         min_user_items=args.min_user_items,
@@ -284,13 +289,19 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         refit=args.refit,
         seed=args.seed,
         ks=tuple(args.ks),
+        columns=columns,
+        max_memory=args.max_memory,
         data_dir=args.data_dir,
         tracking_uri=args.tracking_uri,
-        track=args.track,
         progress=args.progress,
-        tuned=args.tuned,
-        register=args.register,
+        **fields,
     )
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from recae.experiment import run_benchmark, write_json
+
+    config = _config(args, models=tuple(args.models), track=args.track, tuned=args.tuned, register=args.register)
     result = run_benchmark(config)
     print()
     print(f"Test metrics on {result.dataset} ({result.protocol}), mean ± half-width of the 95% CI:")

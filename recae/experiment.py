@@ -63,6 +63,11 @@ class BenchmarkConfig:
     seed: int = 98765
     ks: tuple[int, ...] = (20, 50, 100)
     topn_sample_users: int = 20
+    #: Column names for CSV/TSV/Parquet data: ``user_col``, ``item_col``,
+    #: ``rating_col``, ``timestamp_col`` (see :func:`recae.data.read_table`).
+    columns: dict[str, str] = field(default_factory=dict)
+    #: Memory budget in bytes for models that estimate theirs (EASE's ``max_memory``).
+    max_memory: float | None = None
     data_dir: str | None = None
     tracking_uri: str | None = None
     track: bool = True
@@ -78,10 +83,15 @@ class BenchmarkConfig:
         if self.register is not None and not self.track:
             raise UsageError("registering a model needs tracking; drop --no-tracking or --register")
         self.models = tuple(self.models)
+        self.model_params = {name: dict(params) for name, params in self.model_params.items()}
         self.ks = tuple(sorted(set(int(k) for k in self.ks)))
         for name in self.models:
             if name not in REGISTRY:
                 raise UsageError(f"unknown model {name!r}; known models: {', '.join(REGISTRY)}")
+        if self.max_memory is not None:
+            for name in self.models:
+                if "max_memory" in REGISTRY[name].param_names():
+                    self.model_params.setdefault(name, {}).setdefault("max_memory", self.max_memory)
         for name, params in self.model_params.items():
             make_model(name, **params)  # an unknown parameter fails here, before any work
         if 100 not in self.ks:
@@ -188,7 +198,7 @@ def dataset_label(spec: str) -> str:
 
 def prepare_split(config: BenchmarkConfig) -> Split:
     """Read the data set named in ``config`` and apply its protocol."""
-    raw = datalib.load(config.dataset, data_dir=config.data_dir)
+    raw = datalib.load(config.dataset, data_dir=config.data_dir, **config.columns)
     if raw.is_given_split:
         return given_split(raw.train, raw.test, val_prop=config.val_prop, seed=config.seed, source=raw.source)
     ratings = raw.ratings
@@ -293,6 +303,8 @@ def run_benchmark(config: BenchmarkConfig, echo: Callable[[str], None] = print) 
         f"{label}: {info['protocol']}, {info['n_items']} items, {info['n_train_users']} train / "
         f"{info['n_val_users']} validation / {info['n_test_users']} test users, split {fingerprint}"
     )
+    for name in config.models:  # refuse an impossible run before any is started
+        make_model(name, **config.model_params.get(name, {})).check_resources(*split.train.shape)
     experiment = f"{label}/{split.protocol}"
     tags = {"dataset": label, "protocol": split.protocol, "split_fingerprint": fingerprint}
     results: dict[str, ModelResult] = {}

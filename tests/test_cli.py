@@ -93,3 +93,24 @@ def test_parse_model_params_types():
     }
     with pytest.raises(UsageError):
         parse_model_params(["epochs=5"])
+
+
+def test_a_memory_estimate_over_budget_is_refused_before_any_run(tmp_path, monkeypatch, capsys):
+    _ratings_csv(tmp_path / "r.csv", n_users=60)
+    monkeypatch.chdir(tmp_path)
+    code = main(["benchmark", "--dataset", "r.csv", "--models", "popularity,ease", "--max-memory", "1KB", "--heldout-users", "5", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1
+    assert "EASE on n_items=20 needs about" in err and "max_memory" in err
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_named_columns_of_a_generic_table(tmp_path, monkeypatch, capsys):
+    rng = np.random.default_rng(0)
+    rows = ["uid;mid;stars"] + [f"{u};{i};5" for u in range(60) for i in rng.choice(20, size=8, replace=False)]
+    _write(tmp_path / "r.csv", "\n".join(rows) + "\n")
+    monkeypatch.chdir(tmp_path)
+    args = ["benchmark", "--dataset", "r.csv", "--models", "popularity", "--heldout-users", "5", "--no-progress", "--no-tracking"]
+    assert main([*args, "--user-col", "uid", "--item-col", "mid", "--rating-col", "stars"]) == 0
+    assert main(args) == 1
+    assert "user" in capsys.readouterr().err

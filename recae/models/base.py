@@ -178,6 +178,14 @@ class Recommender(abc.ABC):
         for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
             delattr(self, attr)
 
+    def check_resources(self, n_users: int, n_items: int) -> None:
+        """Raise ``MemoryBudgetError`` now if fitting on this shape would not fit in memory.
+
+        Called before any work starts, so that an impossible run fails at once;
+        models whose memory does not grow beyond O(users + items) need not
+        override it.
+        """
+
     @abc.abstractmethod
     def _fit(self, X: sp.csr_matrix, validation: Validation | None, callback: EpochCallback | None) -> None:
         """Learn from a checked float32 CSR matrix."""

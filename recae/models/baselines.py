@@ -214,11 +214,9 @@ class EASE(Recommender):
         if self.max_memory is not None:
             _check_float("max_memory", self.max_memory, 0.0, strict=True)
 
-    def _fit(
-        self, X: sp.csr_matrix, validation: Validation | None, callback: EpochCallback | None
-    ) -> None:
+    def check_resources(self, n_users: int, n_items: int) -> None:
+        """Refuse, naming the estimate, when the items × items matrices exceed the budget."""
         self._check_params()
-        l2 = float(self.l2)
         budget: float | None
         if self.max_memory is not None:
             budget = float(self.max_memory)
@@ -226,16 +224,21 @@ class EASE(Recommender):
         else:
             budget = available_memory()
             source = "available memory"
-        n = X.shape[1]
-        need = self.memory_estimate(n)
+        need = self.memory_estimate(n_items)
         if budget is not None and need > budget:
             raise MemoryBudgetError(
-                f"EASE on n_items={n} needs about {need / 1e9:.3g} GB "
-                f"({self.MEMORY_FACTOR} × {n}×{n} float64 matrices: Gram, inverse, weights), "
+                f"EASE on n_items={n_items} needs about {need / 1e9:.3g} GB "
+                f"({self.MEMORY_FACTOR} × {n_items}×{n_items} float64 matrices: Gram, inverse, weights), "
                 f"over the budget of {budget / 1e9:.3g} GB ({source}); "
                 "drop rare items (k-core) or raise max_memory"
             )
 
+    def _fit(
+        self, X: sp.csr_matrix, validation: Validation | None, callback: EpochCallback | None
+    ) -> None:
+        self.check_resources(*X.shape)
+        l2 = float(self.l2)
+        n = X.shape[1]
         X64 = X.astype(np.float64)
         gram = (X64.T @ X64).toarray()
         del X64
