@@ -185,6 +185,7 @@ class Recommender(abc.ABC):
         models whose memory does not grow beyond O(users + items) need not
         override it.
         """
+        return None
 
     @abc.abstractmethod
     def _fit(self, X: sp.csr_matrix, validation: Validation | None, callback: EpochCallback | None) -> None:
