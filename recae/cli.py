@@ -179,12 +179,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print(params.to_string(index=False))
     print(f"\nTest metrics of the best parameters on {result.dataset} ({result.protocol}), mean ± half-width of the 95% CI:")
     print(result.table().to_string(index=False))
-    if result.parent_run_id:
-        print(f"\nMLflow: experiment {result.experiment!r}, tuning run {result.parent_run_id}")
-    if args.json:
-        write_json(result, args.json)
-        print(f"results written to {args.json}")
-    return 0
+    return _finish(result, args, write_json, "tuning run")
 
 
 def _add_recommend_parser(sub: argparse._SubParsersAction) -> None:
@@ -312,8 +307,13 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
         print(f"\nEach model against the best on {PRIMARY_METRIC} (paired over test users; Holm-corrected p-values):")
         print(format_comparison(result.comparison, PRIMARY_METRIC).to_string(index=False))
+    return _finish(result, args, write_json, "parent run")
+
+
+def _finish(result: Any, args: argparse.Namespace, write_json: Any, run_kind: str) -> int:
+    """Name the MLflow run and write ``--json``; the end of ``benchmark`` and ``tune``."""
     if result.parent_run_id:
-        print(f"\nMLflow: experiment {result.experiment!r}, parent run {result.parent_run_id}")
+        print(f"\nMLflow: experiment {result.experiment!r}, {run_kind} {result.parent_run_id}")
     if args.json:
         write_json(result, args.json)
         print(f"results written to {args.json}")

@@ -220,7 +220,7 @@ def coverage(top: np.ndarray, n_items: int, ks: Sequence[int] | int = (20, 50, 1
     dict[str, float]
         ``{"coverage_at_K": distinct items in top[:, :K] / n_items}``.
     """
-    n_items = _check_n_items(n_items)
+    n_items = _check_positive_int(n_items, "n_items")
     top = _check_top(top, None, n_items, check_duplicates=False)
     ks = _check_ks(ks, top.shape[1])
     first = _first_ranks(top[:, : max(ks)], n_items)
@@ -698,16 +698,6 @@ def _check_metric_names(metrics: Sequence[str] | None) -> list[str]:
     if not names:
         raise UsageError("no metrics requested")
     return names
-
-
-def _check_n_items(n_items: int) -> int:
-    try:
-        n_items = operator.index(n_items)
-    except TypeError:
-        raise UsageError(f"n_items must be an integer, got {n_items!r}") from None
-    if n_items < 1:
-        raise UsageError(f"n_items must be ≥ 1, got {n_items}")
-    return n_items
 
 
 def _check_confidence(confidence: float) -> float:
