@@ -837,6 +837,7 @@ def fetch(
         )
     mirror = base_url or os.environ.get(DATASET_URL_ENV, "").strip()
     url = f"{mirror.rstrip('/')}/{info.archive_name}" if mirror else info.url
+    created = [d for d in (root, *root.parents) if not d.exists()]
     try:
         root.mkdir(parents=True, exist_ok=True)
         # The scratch folder lives inside the cache so that the final rename
@@ -854,11 +855,24 @@ def fetch(
                     return target
                 raise
     except OSError as error:
+        _remove_empty(created)
         raise DataError(
             f"cannot write {info.name} into the cache {root}: {error.strerror or error}; "
             f"choose a writable folder with data_dir= or ${DATA_DIR_ENV}"
         ) from None
+    except BaseException:
+        _remove_empty(created)  # a failed first download leaves no empty cache folder behind
+        raise
     return target
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders this call created (deepest first), as long as they are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _download(url: str, dest: Path, *, progress: bool, label: str) -> dict[str, str]:
