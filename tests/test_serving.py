@@ -3,6 +3,7 @@ listed by ``recae recommend``, and served by ``mlflow models serve`` (one server
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -31,16 +32,30 @@ K = 20
 NAME = "recae-test"
 
 
+@contextlib.contextmanager
+def _store(folder: Path):
+    """Make the MLflow store in ``folder`` the current one (its artifacts land there too), then
+    restore the store that was current before: the module's two stores do not leak into each other."""
+    previous = mlflow.get_tracking_uri()
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mlflow.set_tracking_uri(uri)
+        try:
+            yield uri
+        finally:
+            mlflow.set_tracking_uri(previous)
+
+
 @pytest.fixture(scope="module")
 def trained(shared_datasets, _mlflow_template, tmp_path_factory):
-    """Mult-DAE (5 epochs) benchmarked on ml-100k, logged and registered as ``recae-test@champion``."""
+    """Mult-DAE (5 epochs) benchmarked on ml-100k, logged and registered as ``recae-test@champion``.
+
+    Its store stays the current one for the whole module."""
     folder = tmp_path_factory.mktemp("serving")
-    db = folder / "mlflow.db"
-    shutil.copy(_mlflow_template, db)
-    uri = f"sqlite:///{db}"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(folder)  # the store's artifacts land here
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
+    shutil.copy(_mlflow_template, folder / "mlflow.db")
+    with _store(folder) as uri, pytest.MonkeyPatch.context() as mp:
         mp.setenv("RECAE_DATA_DIR", str(shared_datasets))
         config = BenchmarkConfig(
             dataset="ml-100k", models=("mult-dae",), model_params={"mult-dae": {"epochs": 5}},
@@ -81,6 +96,49 @@ def test_pyfunc_model_gives_the_in_memory_top_n_for_every_test_user(trained):
     assert list(out.columns) == ["user_id", "rank", "item_id", "score", "fallback"]
     assert _lists(out) == _expected(trained, trained.split.test_in, trained.split.test_users)
     assert out.groupby("user_id").size().eq(K).all() and not out["fallback"].any()
+
+
+#: Settings that keep a benchmark of every registered model on ml-100k to seconds.
+FAST = {
+    "mult-vae": {"epochs": 2, "hidden_dims": [64], "latent_dim": 16},
+    "mult-dae": {"epochs": 2, "hidden_dims": [64], "latent_dim": 16},
+    "bpr": {"iterations": 5, "fold_in_steps": 10},
+    "als": {"iterations": 3},
+}
+
+
+@pytest.fixture(scope="module")
+def every_model(shared_datasets, _mlflow_template, tmp_path_factory):
+    """Every registered model benchmarked on ml-100k and logged, as ``make run`` logs them."""
+    from recae.models import REGISTRY
+
+    folder = tmp_path_factory.mktemp("every-model")
+    shutil.copy(_mlflow_template, folder / "mlflow.db")
+    with _store(folder) as uri:
+        config = BenchmarkConfig(
+            dataset="ml-100k", models=tuple(REGISTRY), model_params=FAST, tracking_uri=uri, progress=False
+        )
+        bench = run_benchmark(config, echo=lambda _: None)
+    return SimpleNamespace(folder=folder, bench=bench, split=prepare_split(config))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("k", [20, 100])
+def test_every_logged_model_gives_its_in_memory_top_n_for_every_test_user(every_model, k):
+    split = every_model.split
+    rows = _fold_in_rows(split)
+    new_ids = np.arange(len(split.test_users)) + 10**6
+    renamed = _fold_in_rows(split, new_ids)
+    with _store(every_model.folder):
+        for name, result in every_model.bench.models.items():
+            items, _ = result.model.recommend(split.test_in, k)
+            want = [split.item_ids[row].tolist() for row in items]
+            model = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/model")
+            got = _lists(model.predict(rows, params={"k": k}))
+            assert [got[u] for u in split.test_users] == want, name
+            # the same histories under ids the model never saw: the same lists
+            got_new = _lists(model.predict(renamed, params={"k": k}))
+            assert [got_new[u] for u in new_ids] == want, name
 
 
 def test_logged_model_has_a_signature_an_example_and_no_pickle(trained, tmp_path):
