@@ -25,6 +25,16 @@ def shared_datasets() -> Path:
     return path
 
 
+#: Model settings that keep a benchmark of every registered model on ml-100k or
+#: ml-latest-small to seconds (models not named keep their defaults).
+FAST_BENCHMARK_PARAMS: dict[str, dict] = {
+    "mult-vae": {"epochs": 2, "hidden_dims": [64], "latent_dim": 16},
+    "mult-dae": {"epochs": 2, "hidden_dims": [64], "latent_dim": 16},
+    "bpr": {"iterations": 5, "fold_in_steps": 10},
+    "als": {"iterations": 3},
+}
+
+
 def planted_blocks(
     n_users: int = 120, n_items: int = 60, n_blocks: int = 3, density: float = 0.5, noise: float = 0.01, seed: int = 0
 ) -> tuple[sp.csr_matrix, np.ndarray]:

@@ -10,6 +10,7 @@ import pytest
 
 from recae.cli import main
 from recae.experiment import BenchmarkConfig, run_benchmark
+from tests.conftest import FAST_BENCHMARK_PARAMS
 
 FAST = {"mult-dae": {"epochs": 3, "hidden_dims": [64], "latent_dim": 16}, "ease": {"l2": 100.0}}
 
@@ -112,13 +113,9 @@ def test_every_model_reports_every_heldout_test_user(dataset, shared_datasets):
     """Strong generalization: no model silently drops the users it never trained on."""
     from recae.models import REGISTRY
 
-    fast = {
-        "mult-vae": {"epochs": 2, "hidden_dims": [64], "latent_dim": 16},
-        "mult-dae": {"epochs": 2, "hidden_dims": [64], "latent_dim": 16},
-        "bpr": {"iterations": 5, "fold_in_steps": 10},
-        "als": {"iterations": 3},
-    }
-    config = BenchmarkConfig(dataset=dataset, models=tuple(REGISTRY), model_params=fast, track=False, progress=False)
+    config = BenchmarkConfig(
+        dataset=dataset, models=tuple(REGISTRY), model_params=FAST_BENCHMARK_PARAMS, track=False, progress=False
+    )
     result = run_benchmark(config, echo=lambda _: None)
     n_test = result.split_info["n_test_users"]
     assert n_test > 0

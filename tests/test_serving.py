@@ -27,6 +27,7 @@ from recae.cli import main
 from recae.experiment import BenchmarkConfig, prepare_split, run_benchmark
 from recae.recommend import Catalog
 from recae.serving import ENTRY_POINT, load_topn
+from tests.conftest import FAST_BENCHMARK_PARAMS
 
 K = 20
 NAME = "recae-test"
@@ -80,9 +81,10 @@ def _fold_in_rows(split, users: np.ndarray | None = None) -> pd.DataFrame:
     )
 
 
-def _expected(trained, X, user_ids) -> dict:
-    items, _ = trained.model.recommend(X, K)
-    return {user_ids[u]: trained.split.item_ids[items[u]].tolist() for u in range(X.shape[0])}
+def _expected(model, split, X, user_ids, k: int = K) -> dict:
+    """``model``'s in-memory top-``k`` of each history row of ``X``, as raw item ids by ``user_ids``."""
+    items, _ = model.recommend(X, k)
+    return {user_ids[u]: split.item_ids[items[u]].tolist() for u in range(X.shape[0])}
 
 
 def _lists(frame: pd.DataFrame) -> dict:
@@ -94,17 +96,8 @@ def test_pyfunc_model_gives_the_in_memory_top_n_for_every_test_user(trained):
     model = mlflow.pyfunc.load_model(f"runs:/{trained.run_id}/model")
     out = model.predict(_fold_in_rows(trained.split), params={"k": K})
     assert list(out.columns) == ["user_id", "rank", "item_id", "score", "fallback"]
-    assert _lists(out) == _expected(trained, trained.split.test_in, trained.split.test_users)
+    assert _lists(out) == _expected(trained.model, trained.split, trained.split.test_in, trained.split.test_users)
     assert out.groupby("user_id").size().eq(K).all() and not out["fallback"].any()
-
-
-#: Settings that keep a benchmark of every registered model on ml-100k to seconds.
-FAST = {
-    "mult-vae": {"epochs": 2, "hidden_dims": [64], "latent_dim": 16},
-    "mult-dae": {"epochs": 2, "hidden_dims": [64], "latent_dim": 16},
-    "bpr": {"iterations": 5, "fold_in_steps": 10},
-    "als": {"iterations": 3},
-}
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +109,7 @@ def every_model(shared_datasets, _mlflow_template, tmp_path_factory):
     shutil.copy(_mlflow_template, folder / "mlflow.db")
     with _store(folder) as uri:
         config = BenchmarkConfig(
-            dataset="ml-100k", models=tuple(REGISTRY), model_params=FAST, tracking_uri=uri, progress=False
+            dataset="ml-100k", models=tuple(REGISTRY), model_params=FAST_BENCHMARK_PARAMS, tracking_uri=uri, progress=False
         )
         bench = run_benchmark(config, echo=lambda _: None)
     return SimpleNamespace(folder=folder, bench=bench, split=prepare_split(config))
@@ -131,14 +124,12 @@ def test_every_logged_model_gives_its_in_memory_top_n_for_every_test_user(every_
     renamed = _fold_in_rows(split, new_ids)
     with _store(every_model.folder):
         for name, result in every_model.bench.models.items():
-            items, _ = result.model.recommend(split.test_in, k)
-            want = [split.item_ids[row].tolist() for row in items]
             model = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/model")
-            got = _lists(model.predict(rows, params={"k": k}))
-            assert [got[u] for u in split.test_users] == want, name
+            expected = _expected(result.model, split, split.test_in, split.test_users, k)
+            assert _lists(model.predict(rows, params={"k": k})) == expected, name
             # the same histories under ids the model never saw: the same lists
-            got_new = _lists(model.predict(renamed, params={"k": k}))
-            assert [got_new[u] for u in new_ids] == want, name
+            renamed_expected = dict(zip(new_ids, expected.values()))  # test_users order, renamed
+            assert _lists(model.predict(renamed, params={"k": k})) == renamed_expected, name
 
 
 def test_logged_model_has_a_signature_an_example_and_no_pickle(trained, tmp_path):
@@ -184,7 +175,7 @@ def test_best_model_is_registered_as_champion_and_recommend_lists_every_known_us
     top = pd.read_parquet(out)
     split = trained.split
     assert top["user_id"].nunique() == len(split.train_users)
-    assert _lists(top) == _expected(trained, split.train, split.train_users)
+    assert _lists(top) == _expected(trained.model, split, split.train, split.train_users)
     # runs:/ URIs and the loader give the same lists
     topn = load_topn(f"runs:/{trained.run_id}/model", trained.uri)
     again = topn.frame(topn.known(split.train_users[:50]), K)
@@ -272,11 +263,11 @@ def test_served_model_gives_a_new_user_the_test_users_top_n(trained, server):
     status, body = _post(server, _split_body(_fold_in_rows(split, new_ids), k=K))
     assert status == 200, body
     out = pd.DataFrame(body["predictions"])
-    assert _lists(out) == _expected(trained, split.test_in, new_ids)
+    assert _lists(out) == _expected(trained.model, split, split.test_in, new_ids)
     one = _fold_in_rows(split, new_ids).query(f"user_id == {new_ids[3]}")
     status, body = _post(server, json.dumps({"dataframe_records": one.to_dict("records"), "params": {"k": 5}}))
     assert status == 200, body
-    assert [r["item_id"] for r in body["predictions"]] == _expected(trained, split.test_in, new_ids)[new_ids[3]][:5]
+    assert [r["item_id"] for r in body["predictions"]] == _expected(trained.model, split, split.test_in, new_ids)[new_ids[3]][:5]
 
 
 BAD_REQUESTS = {
