@@ -30,10 +30,11 @@ test: install
 	$(BIN)/pytest -q
 
 bench: install
-	$(BIN)/python -m recae.bench
+	$(BIN)/python benchmarks/bench.py
 
 lint: install
-	$(BIN)/ruff check recae tests
+	$(BIN)/ruff check recae tests benchmarks
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

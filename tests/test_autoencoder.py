@@ -81,7 +81,7 @@ def test_training_records_curves_and_restores_the_best_epoch(cls):
     assert keys <= set(records[0])
     best = max(model.history_, key=lambda r: r["val/ndcg_at_100"])
     assert model.best_epoch_ == best["epoch"]
-    from recae.metrics import evaluate
+    from recae.evaluation.metrics import evaluate
 
     # the restored weights reproduce the best epoch's validation score
     assert evaluate(model, *val, ks=(100,)).means()["ndcg_at_100"] == pytest.approx(best["val/ndcg_at_100"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recae.compare import compare, format_comparison
-from recae.metrics import EvaluationResult
+from recae.evaluation.compare import compare, format_comparison
+from recae.evaluation.metrics import EvaluationResult
 
 
 def _result(values: np.ndarray) -> EvaluationResult:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from recae.cli import main
-from recae.experiment import BenchmarkConfig, run_benchmark
+from recae.experiment.benchmark import BenchmarkConfig, run_benchmark
 from tests.conftest import FAST_BENCHMARK_PARAMS
 
 FAST = {"mult-dae": {"epochs": 3, "hidden_dims": [64], "latent_dim": 16}, "ease": {"l2": 100.0}}

@@ -1,4 +1,4 @@
-"""Tests of recae.metrics against values worked out by hand.
+"""Tests of recae.evaluation.metrics against values worked out by hand.
 
 Discounts used below: 1/log2(2) = 1, 1/log2(3) = 0.63093, 1/log2(4) = 0.5,
 1/log2(5) = 0.43068. Ideal DCGs: IDCG(1) = 1, IDCG(2) = 1.63093,
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from recae.errors import DataError, UsageError
-from recae.metrics import (
+from recae.evaluation.metrics import (
     METRICS,
     EvaluationResult,
     MetricSummary,
@@ -30,7 +30,7 @@ from recae.metrics import (
     per_user_metrics,
     summarize,
 )
-from recae.ranking import topk
+from recae.evaluation.ranking import topk
 
 N_ITEMS = 8
 
@@ -239,7 +239,7 @@ def test_bootstrap_ci_contains_mean_and_is_reproducible():
 
 
 def test_bootstrap_ci_chunks_cover_every_resample(monkeypatch):
-    import recae.metrics as metrics
+    import recae.evaluation.metrics as metrics
 
     # tiny chunks: 3 resamples of 4 values per draw; the result must still use all 1000
     monkeypatch.setattr(metrics, "_BOOT_INDICES", 12)

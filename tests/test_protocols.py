@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from recae.data import Interactions
 from recae.errors import DataError
-from recae.protocols import GIVEN, STRONG, given_split, strong_generalization
+from recae.evaluation.protocols import GIVEN, STRONG, given_split, strong_generalization
 
 
 def _interactions(n_users: int = 200, n_items: int = 50, seed: int = 0) -> Interactions:

@@ -1,4 +1,4 @@
-"""Tests of recae.ranking.topk: masking, ordering, ties, padding, in-place semantics."""
+"""Tests of recae.evaluation.ranking.topk: masking, ordering, ties, padding, in-place semantics."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recae.errors import DataError, UsageError
-from recae.ranking import topk
+from recae.evaluation.ranking import topk
 
 NEG = -np.inf
 

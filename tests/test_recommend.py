@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from recae.cli import main
 from recae.errors import DataError, UsageError
 from recae.models import REGISTRY, make_model
-from recae.recommend import (
+from recae.serving.topn import (
     Catalog,
     TopN,
     check_k,

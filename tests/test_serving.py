@@ -24,9 +24,9 @@ import pytest
 from mlflow.exceptions import MlflowException
 
 from recae.cli import main
-from recae.experiment import BenchmarkConfig, prepare_split, run_benchmark
-from recae.recommend import Catalog
-from recae.serving import ENTRY_POINT, load_topn
+from recae.experiment.benchmark import BenchmarkConfig, prepare_split, run_benchmark
+from recae.serving.topn import Catalog
+from recae.tracking.pyfunc import ENTRY_POINT, load_topn
 from tests.conftest import FAST_BENCHMARK_PARAMS
 
 K = 20

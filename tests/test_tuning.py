@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recae import cli, experiment, tuning
+from recae import cli
 from recae.errors import ModelFitError
-from recae.experiment import BenchmarkConfig, prepare_split, run_benchmark
+from recae.evaluation.protocols import GIVEN, STRONG
+from recae.experiment import benchmark as experiment
+from recae.experiment import tuning
+from recae.experiment.benchmark import BenchmarkConfig, prepare_split, run_benchmark
 from recae.models.baselines import EASE
-from recae.protocols import GIVEN, STRONG
 from tests.conftest import planted_blocks
 
 

@@ -119,7 +119,7 @@ class _Autoencoder(Recommender):
     # ------------------------------------------------------------------ training
     def _fit(self, X: sp.csr_matrix, validation: Validation | None, callback: EpochCallback | None) -> None:
         if validation is not None:
-            from recae.metrics import evaluate
+            from recae.evaluation.metrics import evaluate
 
         self._check_params()
         device = resolve_device(self.device)

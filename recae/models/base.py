@@ -8,7 +8,7 @@ top-N lists for new users need.
 
 Public methods check, private methods compute: ``fit`` → ``_fit``, ``score`` →
 ``_score``. Shapes, dtypes and the fitted state are checked here, once.
-``recommend`` is written once, on top of ``score`` and :func:`recae.ranking.topk`,
+``recommend`` is written once, on top of ``score`` and :func:`recae.evaluation.ranking.topk`,
 so that every model goes through the same ranking path.
 """
 
@@ -255,7 +255,7 @@ class Recommender(abc.ABC):
         scores : float32 array, shape (n_users, k)
             Their scores; ``-inf`` where padded.
         """
-        from recae.ranking import topk
+        from recae.evaluation.ranking import topk
 
         self._check_fitted()
         X = check_matrix(X, "input", self.n_items_)

@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from recae.checks import check_k
 from recae.errors import RecaeError, UsageError
 
 
@@ -66,7 +67,7 @@ def _min_rating(text: str) -> float | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from recae.experiment import DEFAULT_MODELS
+    from recae.experiment.benchmark import DEFAULT_MODELS
 
     parser = argparse.ArgumentParser(
         prog="recae",
@@ -126,7 +127,7 @@ def _add_split_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_tune_parser(sub: argparse._SubParsersAction) -> None:
-    """``recae tune``: hyperparameter search (see recae.tuning)."""
+    """``recae tune``: hyperparameter search (see recae.experiment.tuning)."""
     tune = sub.add_parser(
         "tune",
         help="search one model's hyperparameters on validation NDCG@100, then test the best",
@@ -157,7 +158,7 @@ def _add_tune_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_tune(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from recae.tuning import tune, write_json
+    from recae.experiment.tuning import tune, write_json
 
     if args.trials < 1:
         raise UsageError(f"--trials must be at least 1, got {args.trials}")
@@ -183,7 +184,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def _add_recommend_parser(sub: argparse._SubParsersAction) -> None:
-    """``recae recommend``: top-N lists from a logged model (see recae.serving)."""
+    """``recae recommend``: top-N lists from a logged model (see recae.tracking.pyfunc)."""
     rec = sub.add_parser(
         "recommend",
         help="write top-N lists for known or new users from a logged model",
@@ -216,7 +217,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from recae import recommend as rec
+    from recae import serving as rec
 
     start = time.perf_counter()
     out = rec.write_table(args.out)  # checks the output format before any work
@@ -227,10 +228,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     if Path(args.model).expanduser().is_dir():
         topn = rec.TopN.load(Path(args.model).expanduser())  # a local folder: no MLflow needed
     else:
-        from recae.serving import load_topn
+        from recae.tracking.pyfunc import load_topn
 
         topn = load_topn(args.model, args.tracking_uri)
-    k = rec.check_k(args.k, topn.n_items)
+    k = check_k(args.k, topn.n_items)
     users = rec.read_id_list(args.users, "user") if args.users else None
     allowed = topn.allowed_items(
         rec.read_id_list(args.items_allow, "item") if args.items_allow else None,
@@ -262,7 +263,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 def _config(args: argparse.Namespace, **fields: Any) -> Any:
     """The BenchmarkConfig shared by ``benchmark`` and ``tune``, from their common options."""
-    from recae.experiment import BenchmarkConfig
+    from recae.experiment.benchmark import BenchmarkConfig
 
     columns = {
         key: value
@@ -294,7 +295,7 @@ def _config(args: argparse.Namespace, **fields: Any) -> Any:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from recae.experiment import run_benchmark, write_json
+    from recae.experiment.benchmark import run_benchmark, write_json
 
     config = _config(args, models=tuple(args.models), track=args.track, tuned=args.tuned, register=args.register)
     result = run_benchmark(config)
@@ -302,8 +303,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     print(f"Test metrics on {result.dataset} ({result.protocol}), mean ± half-width of the 95% CI:")
     print(result.table().to_string(index=False))
     if result.comparison is not None:
-        from recae.compare import format_comparison
-        from recae.experiment import PRIMARY_METRIC
+        from recae.evaluation.compare import format_comparison
+        from recae.experiment.benchmark import PRIMARY_METRIC
 
         print(f"\nEach model against the best on {PRIMARY_METRIC} (paired over test users; Holm-corrected p-values):")
         print(format_comparison(result.comparison, PRIMARY_METRIC).to_string(index=False))

@@ -3,7 +3,7 @@
 This is the far end of the flow in DESIGN.md: raw ids come back here, and only
 here, after everything in between ran on integer indices.
 
-A *bundle* is what a logged model carries (see :mod:`recae.serving`):
+A *bundle* is what a logged model carries (see :mod:`recae.tracking.pyfunc`):
 
 - ``recae-model/``: the fitted :class:`~recae.models.base.Recommender`
   (``Recommender.save``: JSON + npz, loaded with ``allow_pickle=False``);
@@ -14,7 +14,7 @@ A *bundle* is what a logged model carries (see :mod:`recae.serving`):
 
 :class:`TopN` joins the two and turns histories given as raw ids into top-N
 frames ``user_id, rank, item_id, score, fallback``. No MLflow here: the
-command line reads a bundle from a local folder (``recae.serving`` downloads
+command line reads a bundle from a local folder (``recae.tracking.pyfunc`` downloads
 it from a model URI first), and the pyfunc model calls the same code.
 
 Id matching: ids read from files are matched to the model's ids by value,
@@ -39,8 +39,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recae.errors import DataError, UsageError
+from recae.evaluation.ranking import topk
 from recae.models.base import Recommender, iter_batches
-from recae.ranking import topk
 
 __all__ = [
     "CATALOG_FILE",
@@ -366,7 +366,7 @@ class TopN:
 
     @classmethod
     def load(cls, path: str | Path) -> TopN:
-        """Read a bundle folder, or an MLflow pyfunc model folder logged by :mod:`recae.serving`."""
+        """Read a bundle folder, or an MLflow pyfunc model folder logged by :mod:`recae.tracking.pyfunc`."""
         folder = _find_bundle(Path(path))
         return cls(Recommender.load(folder / MODEL_DIR), Catalog.load(folder / CATALOG_FILE))
 

@@ -12,7 +12,7 @@
    validation NDCG@100 inside each trial and report it per epoch, so that
    the pruner can stop unpromising trials early;
 2. the best trial's parameters go through
-   :func:`recae.experiment.fit_and_evaluate`, exactly as in a benchmark
+   :func:`recae.experiment.benchmark.fit_and_evaluate`, exactly as in a benchmark
    (under the given split refit on ``split.refit_train``, iterative models for
    the best trial's selected number of epochs), and are evaluated once on test.
 
@@ -48,7 +48,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from recae.errors import MemoryBudgetError, ModelFitError, UsageError
-from recae.experiment import (
+from recae.evaluation.metrics import evaluate
+from recae.evaluation.protocols import Split
+from recae.experiment.benchmark import (
     PRIMARY_METRIC,
     BenchmarkConfig,
     BenchmarkResult,
@@ -57,9 +59,7 @@ from recae.experiment import (
     fit_and_evaluate,
     prepare_split,
 )
-from recae.metrics import evaluate
 from recae.models import get_model_class, make_model
-from recae.protocols import Split
 
 #: Parent runs of searches carry ``recae.kind`` = this; their trials ``tune-trial``.
 TUNE_KIND = "tune"
@@ -394,11 +394,11 @@ def tune(
     experiment = f"{label}/{split.protocol}"
     tags = {"dataset": label, "protocol": split.protocol, "split_fingerprint": fingerprint, "model": model}
     if config.track:
-        from recae.tracking import Tracker
+        from recae.tracking.tracker import Tracker
 
         tracker: Any = Tracker(experiment, config.tracking_uri)
     else:
-        from recae.tracking import NullTracker
+        from recae.tracking.tracker import NullTracker
 
         tracker = NullTracker()
 
@@ -540,8 +540,8 @@ def tune(
         )
         parent.log_metrics({"tune_seconds": time.perf_counter() - start})
         if config.track:
-            from recae import plots
-            from recae.experiment import _log_model_run
+            from recae.experiment import plots
+            from recae.experiment.benchmark import _log_model_run
 
             _log_model_run(parent, final, split, config, plots)
         parent.log_dict(
@@ -580,7 +580,7 @@ def parse_param(text: str) -> Any:
     ``"[600]"`` → [600], ``"None"`` → None, ``"True"`` → True, ``"bm25"`` → ``"bm25"``.
 
     MLflow stores parameters as text (``str(value)``, lists as JSON; see
-    :func:`recae.tracking.flatten`); this inverts that for plain values.
+    :func:`recae.tracking.tracker.flatten`); this inverts that for plain values.
     """
     if text in ("None", "null"):
         return None
@@ -611,21 +611,21 @@ def find_tuning_run(
     model : str
         Registry name.
     dataset : str
-        The data set's label (:func:`recae.experiment.dataset_label`), as tagged.
+        The data set's label (:func:`recae.experiment.benchmark.dataset_label`), as tagged.
     protocol : str
         ``"strong-generalization"`` or ``"given"``.
     fingerprint : str, optional
         The split to prefer.
     tracking_uri : str, optional
-        The MLflow store (see :func:`recae.tracking.tracking_uri`).
+        The MLflow store (see :func:`recae.tracking.tracker.tracking_uri`).
 
     Returns
     -------
     TunedParams or None
         None when no finished search with best parameters exists.
     """
-    from recae.tracking import Tracker
-    from recae.tracking import tracking_uri as resolve_uri
+    from recae.tracking.tracker import Tracker
+    from recae.tracking.tracker import tracking_uri as resolve_uri
 
     uri = resolve_uri(tracking_uri)
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():

@@ -1,4 +1,4 @@
-"""Benchmarks that report figures (``make bench`` runs ``python -m recae.bench``).
+"""Benchmarks that report figures (``make bench`` runs ``python benchmarks/bench.py``).
 
 The tests assert correctness and stay fast; the numbers live here. Each
 ``bench_*`` function prints one block and returns its figures as a dict.
@@ -38,8 +38,8 @@ def bench_recommend(k: int = 100, epochs: int = 10) -> dict[str, float]:
 
     from recae.cli import main
     from recae.models import make_model
-    from recae.recommend import item_popularity
-    from recae.serving import log_model
+    from recae.serving import item_popularity
+    from recae.tracking.pyfunc import log_model
 
     inter = _ml_latest_small()
     start = time.perf_counter()
@@ -121,7 +121,7 @@ def bench_mult_vae_ml1m(dataset: str = "ml-1m-lcfn") -> dict[str, Any]:
     Reports test Recall@20 / NDCG@20, seconds per epoch (training only, and
     with the per-epoch validation), the selected epoch and the whole fit time.
     """
-    from recae.experiment import BenchmarkConfig, run_benchmark
+    from recae.experiment.benchmark import BenchmarkConfig, run_benchmark
 
     start = time.perf_counter()
     result = run_benchmark(
@@ -144,10 +144,10 @@ def bench_scale(n_users: int = 100_000, n_items: int = 20_000, epochs: int = 1) 
     """Mult-VAE on synthetic ML-20M-like data: seconds per epoch, scoring throughput, memory."""
     import numpy as np
 
-    from recae.metrics import evaluate
+    from recae.data.synthetic import power_law_interactions
+    from recae.evaluation.metrics import evaluate
+    from recae.evaluation.protocols import strong_generalization
     from recae.models import MultVAE
-    from recae.protocols import strong_generalization
-    from recae.synthetic import power_law_interactions
 
     data = power_law_interactions(n_users=n_users, n_items=n_items)
     split = strong_generalization(data, heldout_users=max(1, n_users // 10))
@@ -176,7 +176,7 @@ def main() -> None:
         "scale": ("Mult-VAE on synthetic 100,000 users x 20,000 items (one epoch)", "bench_scale"),
         "recommend": (None, "bench_recommend"),
     }
-    parser = argparse.ArgumentParser(prog="python -m recae.bench", description="recae's benchmarks")
+    parser = argparse.ArgumentParser(prog="python benchmarks/bench.py", description="recae's benchmarks")
     parser.add_argument("--only", choices=list(benches), action="append", help="run only these (repeatable)")
     args = parser.parse_args()
     for name in args.only or list(benches):

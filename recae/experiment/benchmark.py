@@ -28,11 +28,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from recae import data as datalib
-from recae.compare import compare, format_comparison
 from recae.errors import UsageError
-from recae.metrics import EvaluationResult, evaluate
+from recae.evaluation.compare import compare, format_comparison
+from recae.evaluation.metrics import EvaluationResult, evaluate
+from recae.evaluation.protocols import GIVEN, Split, given_split, strong_generalization
 from recae.models import REGISTRY, Recommender, make_model
-from recae.protocols import GIVEN, Split, given_split, strong_generalization
 
 #: The models a benchmark trains when none are named: the autoencoders and every baseline.
 DEFAULT_MODELS: tuple[str, ...] = ("mult-vae", "mult-dae", "ease", "als", "bpr", "item-knn", "popularity")
@@ -73,7 +73,7 @@ class BenchmarkConfig:
     track: bool = True
     progress: bool = True
     #: Use the best parameters ``recae tune`` found on this data set and protocol
-    #: (``model_params`` still win); see :func:`recae.tuning.with_tuned_params`.
+    #: (``model_params`` still win); see :func:`recae.experiment.tuning.with_tuned_params`.
     tuned: bool = False
     #: Register the best model (validation NDCG@100) in the MLflow model registry
     #: under this name and point the alias ``champion`` at it.
@@ -289,13 +289,13 @@ def run_benchmark(config: BenchmarkConfig, echo: Callable[[str], None] = print) 
 
     Returns the results; the caller prints or saves them.
     """
-    from recae import plots
+    from recae.experiment import plots
 
     split = prepare_split(config)
     label = dataset_label(config.dataset)
     fingerprint = split.fingerprint()
     if config.tuned:  # each model's best parameters from `recae tune`; explicit ones still win
-        from recae.tuning import with_tuned_params
+        from recae.experiment.tuning import with_tuned_params
 
         config = with_tuned_params(config, split.protocol, fingerprint, echo=echo)
     info = split.describe()
@@ -310,11 +310,11 @@ def run_benchmark(config: BenchmarkConfig, echo: Callable[[str], None] = print) 
     results: dict[str, ModelResult] = {}
 
     if config.track:
-        from recae.tracking import Tracker
+        from recae.tracking.tracker import Tracker
 
         tracker: Any = Tracker(experiment, config.tracking_uri)
     else:
-        from recae.tracking import NullTracker
+        from recae.tracking.tracker import NullTracker
 
         tracker = NullTracker()
     with tracker.run(f"benchmark {label}", tags={**tags, "recae.kind": "benchmark"}) as parent:
@@ -361,7 +361,7 @@ def run_benchmark(config: BenchmarkConfig, echo: Callable[[str], None] = print) 
         for name, r in results.items():
             parent.log_metrics({f"{name}/test/{PRIMARY_METRIC}": r.test_means()[PRIMARY_METRIC]})
     if config.register and results:
-        from recae.serving import CHAMPION, model_uri_of_run, register_model
+        from recae.tracking.pyfunc import CHAMPION, model_uri_of_run, register_model
 
         # Chosen on the validation users, like every other selection: the test
         # metrics stay an unbiased report of the chosen model.
@@ -406,8 +406,8 @@ def _log_model_run(run: Any, result: ModelResult, split: Split, config: Benchmar
         fig = plots.learning_curve(history, title=f"{result.name} on {dataset_label(config.dataset)}")
         run.log_figure(fig, "learning_curve.png")
         plots.close(fig)
-    from recae.recommend import item_popularity
-    from recae.serving import log_model
+    from recae.serving import item_popularity
+    from recae.tracking.pyfunc import log_model
 
     # The pyfunc model (`runs:/<run_id>/model`) carries the training users' full
     # histories, so that `recae recommend` lists every known user without a file;

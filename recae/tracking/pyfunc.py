@@ -1,12 +1,12 @@
 """recae models as MLflow pyfunc models: log, fetch, register, serve.
 
-Besides :mod:`recae.tracking`, the only module of recae that imports mlflow.
+Besides :mod:`recae.tracking.tracker`, the only module of recae that imports mlflow.
 
 What a logged model holds (``mlflow.pyfunc.log_model`` with :class:`RecaeModel`)::
 
     MLmodel                   signature (below), metadata, pip requirements
     recae_pyfunc.py           the entry point ("models from code"): imports
-                              recae.serving.RecaeModel and hands it to MLflow
+                              recae.tracking.pyfunc.RecaeModel and hands it to MLflow
     artifacts/recae-model/    the Recommender: recae-model.json + state.npz
     artifacts/catalog.npz     raw item ids, item popularity, the training users'
                               raw ids and histories (CSR arrays)
@@ -57,18 +57,18 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
+from recae.checks import check_k
 from recae.errors import DataError, RecaeError, UsageError
 from recae.models.base import Recommender
-from recae.recommend import (
+from recae.serving import (
     CATALOG_FILE,
     MODEL_DIR,
     OUTPUT_COLUMNS,
     Catalog,
     TopN,
-    check_k,
     save_bundle,
 )
-from recae.tracking import tracking_uri as _tracking_uri  # also quiets MLflow's INFO logs
+from recae.tracking.tracker import tracking_uri as _tracking_uri  # also quiets MLflow's INFO logs
 
 __all__ = [
     "CHAMPION",
@@ -93,9 +93,9 @@ CHAMPION = "champion"
 #: code"): it only imports this class, so loading needs recae installed and runs
 #: no code stored in the model besides these lines (no pickle is written).
 ENTRY_POINT = (
-    '"""The pyfunc entry point of a recae model, written by recae.serving.log_model."""\n'
+    '"""The pyfunc entry point of a recae model, written by recae.tracking.pyfunc.log_model."""\n'
     "from mlflow.models import set_model\n\n"
-    "from recae.serving import RecaeModel\n\n"
+    "from recae.tracking.pyfunc import RecaeModel\n\n"
     "set_model(RecaeModel())\n"
 )
 _ENTRY_FILE = "recae_pyfunc.py"
@@ -250,7 +250,7 @@ def log_model(
     item_ids : 1-D array (n_items,)
         Raw id of each item column (numbers or text; stored as a plain array).
     popularity : 1-D int array (n_items,)
-        Training users per item (:func:`recae.recommend.item_popularity`): the
+        Training users per item (:func:`recae.serving.topn.item_popularity`): the
         fallback list for users with no known item.
     name : str
         The model's name in the run (``runs:/<run_id>/<name>``).

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from recae.metrics import EvaluationResult, bootstrap_ci, holm, paired_tests
+from recae.evaluation.metrics import EvaluationResult, bootstrap_ci, holm, paired_tests
 
 DEFAULT_METRICS: tuple[str, ...] = ("ndcg_at_100", "recall_at_20", "ndcg_at_20")
 

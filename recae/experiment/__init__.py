@@ -1,0 +1,1 @@
+"""Experiments: a benchmark (data → split → models → metrics → report) and tuning."""

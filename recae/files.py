@@ -1,0 +1,50 @@
+"""Writing files so that a failure never leaves a partial one: one home for that rule.
+
+:func:`atomic_path` yields a temporary path in the destination's folder and
+renames it over the destination only when the block completes; on any error
+(Ctrl-C included) the temporary file or folder is removed and the destination
+is untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary sibling of ``path`` that becomes ``path`` when the block ends without error.
+
+    The caller writes a file (or creates a folder) at the yielded path. The
+    rename is atomic on one file system, so readers see the old content or
+    the new one, never a mixture.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically (non-JSON values via ``str``)."""
+    write_text(path, json.dumps(obj, indent=2, default=str))
