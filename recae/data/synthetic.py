@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from recae.data import Interactions
+from recae.data.interactions import Interactions
 
 
 def power_law_interactions(
