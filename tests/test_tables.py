@@ -1,0 +1,78 @@
+"""Tests for recae.data.tables: CSV/TSV/Parquet tables with named columns."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recae.data import read_table
+from recae.errors import DataError, UsageError
+from tests.data_helpers import EXPECTED_SMALL, raises, write_file
+
+
+@pytest.fixture
+def write(tmp_path):
+    """write(name, text) -> path of a new file under tmp_path."""
+    return functools.partial(write_file, tmp_path)
+
+
+def test_read_table_named_columns_and_omitted_optional_ones(write):
+    path = write("r.csv", "ts,who,what,stars,extra\n100,1,10,4,x\n200,1,20,2.5,y\n300,2,10,5,z\n")
+    full = read_table(path, "who", "what", rating_col="stars", timestamp_col="ts")
+    pd.testing.assert_frame_equal(full, EXPECTED_SMALL)
+    ids_only = read_table(path, "who", "what")
+    assert list(ids_only.columns) == ["user", "item"]
+    assert ids_only["user"].dtype == np.int64
+
+
+def test_read_table_keeps_string_ids_as_read(write):
+    path = write("r.tsv", "user\titem\nu1\t007\nu2\t10\n")
+    frame = read_table(path)
+    assert frame["user"].tolist() == ["u1", "u2"]
+    assert frame["item"].tolist() == ["007", "10"]  # one id is not an integer: all stay text
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("a.csv", "user,item\n1,2\n"),
+        ("a.tsv", "user\titem\n1\t2\n"),
+        ("semi.csv", "user;item\n1;2\n"),
+        ("a.dat", "user item\n1  2\n"),
+    ],
+)
+def test_read_table_sniffs_the_delimiter(write, name, text):
+    assert read_table(write(name, text)).values.tolist() == [[1, 2]]
+
+
+def test_read_table_parquet(tmp_path):
+    path = tmp_path / "r.parquet"
+    pd.DataFrame(
+        {
+            "u": np.array([1, 2], dtype=np.int32),
+            "i": ["a", "b"],
+            "r": np.array([1, 5], dtype=np.int8),
+            "t": pd.to_datetime(["1970-01-01 00:01:40", "1970-01-01 00:03:20"]),
+        }
+    ).to_parquet(path)
+    with pytest.warns(UserWarning, match="Unix seconds"):
+        frame = read_table(path, "u", "i", rating_col="r", timestamp_col="t")
+    assert frame["user"].dtype == np.int64
+    assert frame["item"].tolist() == ["a", "b"]
+    assert frame["rating"].dtype == np.float64
+    assert frame["timestamp"].tolist() == [100, 200]
+
+
+def test_read_table_rejects_multi_character_separators(write):
+    assert "'::'" in raises(UsageError, read_table, write("r.txt", "user::item\n1::2\n"), sep="::")
+
+
+def test_parquet_missing_column_and_nan_rating(tmp_path):
+    path = tmp_path / "r.parquet"
+    pd.DataFrame({"user": [1, 2], "item": [3, 4], "r": [1.0, np.nan]}).to_parquet(path)
+    assert "found user, item, r" in raises(DataError, read_table, path, rating_col="stars")
+    message = raises(DataError, read_table, path, rating_col="r")
+    assert "r.parquet" in message and "row 1" in message and "nan" in message
