@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from recae.errors import DataError, RecaeError, UsageError
 from recae.evaluation.compare import compare, format_comparison
 from recae.evaluation.metrics import EvaluationResult
 
@@ -54,5 +55,26 @@ def test_users_without_targets_are_left_out_of_the_pairs():
 
 
 def test_models_on_different_users_are_refused():
-    with pytest.raises(ValueError, match="different numbers of users"):
+    with pytest.raises(DataError, match=r"different numbers of users \(a: 3, b: 4\)"):
         compare({"a": _result(np.ones(3)), "b": _result(np.ones(4))}, metrics=("ndcg_at_100",))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"results": {}}, UsageError, "no results to compare"),
+        ({"metrics": ("recall_at_20",)}, UsageError, r"metric 'recall_at_20' was not evaluated for model 'a'; it has ndcg_at_100"),
+        ({"alpha": 1.5}, UsageError, "alpha must lie strictly between 0 and 1, got 1.5"),
+        ({"alpha": "high"}, UsageError, "alpha must be a number, got 'high'"),
+        ({"n_boot": 0}, UsageError, "n_boot must be ≥ 1, got 0"),
+        ({"seed": -1}, UsageError, "seed must be an integer ≥ 0, got -1"),
+        ({"seed": 1.5}, UsageError, "seed must be an integer ≥ 0, got 1.5"),
+    ],
+)
+def test_bad_input_raises_a_one_line_recae_error(kwargs, error, match):
+    good = {"a": _result(np.linspace(0, 1, 5)), "b": _result(np.linspace(0, 0.5, 5))}
+    kwargs = {"results": good, "metrics": ("ndcg_at_100",), "n_boot": 10} | kwargs
+    with pytest.raises(error, match=match) as caught:
+        compare(**kwargs)
+    assert isinstance(caught.value, RecaeError)
+    assert "\n" not in str(caught.value)

@@ -172,10 +172,15 @@ def test_empty_batch():
     assert items.shape == (0, 3) and vals.shape == (0, 3)
 
 
-@pytest.mark.parametrize("k", [0, -1, 2.5, "3"])
+@pytest.mark.parametrize("k", [0, -1, 2.5, "3", True])
 def test_bad_k(k):
     with pytest.raises(UsageError, match="k must be"):
         topk(np.zeros((1, 3)), k)
+
+
+def test_an_integral_float_k_is_its_integer():
+    items, _ = topk(np.array([[0.1, 0.3, 0.2]]), 2.0)
+    assert items.tolist() == [[1, 2]]
 
 
 def test_bad_shapes():

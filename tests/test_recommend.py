@@ -1,11 +1,11 @@
 """Top-N lists with raw ids: fold-in of new users, stored histories, allow/deny lists,
-files in and out, and ``recae recommend`` on a local model folder (no MLflow here)."""
+the catalogue file, and ``recae recommend`` on a local model folder (no MLflow here).
+
+History files and id lists are tested in test_histories.py, output files in test_output.py."""
 
 from __future__ import annotations
 
 import json
-import os
-import stat
 import warnings
 
 import numpy as np
@@ -13,19 +13,11 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from recae.checks import check_k
 from recae.cli import main
 from recae.errors import DataError, UsageError
 from recae.models import REGISTRY, make_model
-from recae.serving.topn import (
-    Catalog,
-    TopN,
-    check_k,
-    item_popularity,
-    read_history,
-    read_id_list,
-    save_bundle,
-    write_table,
-)
+from recae.serving import Catalog, TopN, item_popularity, read_history, save_bundle
 from tests.conftest import planted_blocks
 from tests.test_contract import FAST
 
@@ -124,6 +116,13 @@ def test_string_item_ids_round_trip(planted, tmp_path):
     assert out["item_id"].tolist() == ids[items].ravel().tolist()
 
 
+def test_a_json_user_with_an_empty_list_gets_the_fallback(topn, tmp_path):
+    j = tmp_path / "h.json"
+    j.write_text(json.dumps({"7": [], "8": [1000]}))
+    out = topn.frame(topn.fold_in(read_history(j)), k=3)
+    assert out.groupby("user_id")["fallback"].first().to_dict() == {7: True, 8: False}
+
+
 def test_listed_users_missing_from_the_history_get_the_fallback(topn, planted):
     _, new = planted
     with pytest.warns(UserWarning, match="1 of 3 listed users have no history"):
@@ -183,15 +182,16 @@ def test_excluding_seen_items_and_short_lists_are_counted(topn, planted):
 
 
 @pytest.mark.parametrize(("k", "match"), [(0, "≥ 1"), (-3, "≥ 1"), (31, "catalogue of 30"), ("5", "integer"), (2.5, "integer"), (True, "integer")])
-def test_k_out_of_range_is_refused(k, match):
+def test_k_out_of_range_is_refused(topn, k, match):
+    histories = topn.known(USER_IDS[:2])
     with pytest.raises(UsageError, match=match):
-        check_k(k, N_ITEMS)
-    assert check_k(30, N_ITEMS) == 30
+        topn.frame(histories, k)
+    assert len(topn.frame(histories, 30, exclude_seen=False)) == 2 * 30
     with pytest.raises(UsageError, match="limit of 10"):
         check_k(11, 100, max_k=10)
 
 
-# ------------------------------------------------------------------- files
+# ----------------------------------------------------------------- catalog
 def test_catalog_round_trip_stores_plain_arrays(planted, tmp_path):
     X, _ = planted
     cat = Catalog.from_matrix(X, ITEM_IDS, USER_IDS.astype(str))
@@ -204,82 +204,6 @@ def test_catalog_round_trip_stores_plain_arrays(planted, tmp_path):
     np.testing.assert_array_equal(back.user_ids, USER_IDS.astype(str))
     assert (back.histories != X).nnz == 0
     np.testing.assert_array_equal(back.popularity, np.asarray(X.sum(axis=0)).ravel())
-
-
-def test_read_history_json_and_tables(tmp_path):
-    j = tmp_path / "h.json"
-    j.write_text(json.dumps({"1": [1000, 1010], "2": [], "3": [1020]}))
-    frame = read_history(j)
-    assert frame["user"].tolist() == [1, 1, 2, 3]
-    assert frame["user"].dtype == np.int64
-    c = tmp_path / "h.csv"
-    c.write_text("user,item,rating\n1,1000,5\n1,1010,2\n2,1020,4\n")
-    assert read_history(c)["item"].tolist() == [1000, 1010, 1020]
-    assert read_history(c, min_rating=3.5)["item"].tolist() == [1000, 1020]
-
-
-@pytest.mark.parametrize(
-    ("text", "match"),
-    [
-        ('{"1": [1000,', "line 1: not valid JSON"),
-        ('[1, 2]', "expected a JSON object"),
-        ('{"1": 1000}', "user '1': expected a list"),
-        ('{"1": [1000, [1]]}', r"user '1', item #2"),
-        ('{"1": [1000, 1.5]}', r"item #2: 1.5 is not an id"),
-        ("{}", "holds no users"),
-    ],
-)
-def test_read_history_json_errors_name_the_place(tmp_path, text, match):
-    j = tmp_path / "bad.json"
-    j.write_text(text)
-    with pytest.raises(DataError, match=match):
-        read_history(j)
-
-
-def test_a_json_user_with_an_empty_list_gets_the_fallback(topn, tmp_path):
-    j = tmp_path / "h.json"
-    j.write_text(json.dumps({"7": [], "8": [1000]}))
-    out = topn.frame(topn.fold_in(read_history(j)), k=3)
-    assert out.groupby("user_id")["fallback"].first().to_dict() == {7: True, 8: False}
-
-
-def test_read_id_list_formats(tmp_path):
-    (tmp_path / "a.txt").write_text("1000\n\n1010\n")
-    assert read_id_list(tmp_path / "a.txt", "item").tolist() == [1000, 1010]
-    (tmp_path / "b.csv").write_text("title,item\nx,1000\ny,abc\n")
-    assert read_id_list(tmp_path / "b.csv", "item").tolist() == ["1000", "abc"]
-    (tmp_path / "c.csv").write_text("title,movie\nx,1000\n")
-    with pytest.raises(DataError, match="c.csv, line 1: no 'item' column; found title, movie"):
-        read_id_list(tmp_path / "c.csv", "item")
-    (tmp_path / "d.txt").write_text("1000\n1010\t7\n")
-    with pytest.raises(DataError, match="d.txt, line 2"):
-        read_id_list(tmp_path / "d.txt", "item")
-    with pytest.raises(DataError, match="no such file"):
-        read_id_list(tmp_path / "nope.txt", "item")
-
-
-@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_write_table_is_atomic(tmp_path, suffix):
-    dest = tmp_path / f"out{suffix}"
-    frame = pd.DataFrame({"a": [1, 2]})
-    with write_table(dest) as write:
-        write(frame)
-        write(frame)
-    back = pd.read_csv(dest) if suffix == ".csv" else pd.read_parquet(dest)
-    assert back["a"].tolist() == [1, 2, 1, 2]
-    assert stat.S_IMODE(dest.stat().st_mode) == 0o666 & ~_umask()
-    with pytest.raises(KeyboardInterrupt), write_table(dest) as write:
-        write(pd.DataFrame({"a": [9]}))
-        raise KeyboardInterrupt
-    back = pd.read_csv(dest) if suffix == ".csv" else pd.read_parquet(dest)
-    assert back["a"].tolist() == [1, 2, 1, 2]  # the earlier file is intact
-    assert sorted(p.name for p in tmp_path.iterdir()) == [dest.name]  # no temporary left
-
-
-def _umask() -> int:
-    old = os.umask(0)
-    os.umask(old)
-    return old
 
 
 # --------------------------------------------------------------------- CLI

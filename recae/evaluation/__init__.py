@@ -1,2 +1,3 @@
-"""Evaluation: protocols (splits and leakage checks), the one top-k ranking path,
-per-user metrics with their aggregates, and paired comparison of models."""
+"""Evaluation: protocols (splits and their leakage checks), the one top-k ranking path,
+per-user metrics and ``evaluate``, their statistics (intervals, paired tests, Holm),
+and paired comparison of models."""

@@ -25,11 +25,17 @@ another seed.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from recae.evaluation.metrics import EvaluationResult, bootstrap_ci, holm, paired_tests
+from recae.errors import DataError, UsageError
+from recae.evaluation.inputs import check_probability, check_seed
+from recae.evaluation.metrics import EvaluationResult
+from recae.evaluation.stats import bootstrap_ci, holm, paired_tests
+
+__all__ = ["DEFAULT_METRICS", "compare", "format_comparison"]
 
 DEFAULT_METRICS: tuple[str, ...] = ("ndcg_at_100", "recall_at_20", "ndcg_at_20")
 
@@ -48,8 +54,8 @@ def compare(
     results : mapping of model name → EvaluationResult
         Evaluations of the same users (equal ``n_users``).
     metrics : metric keys present in every ``per_user``.
-    alpha : family-wise error rate for the significance mark.
-    n_boot, seed : bootstrap resamples and their seed.
+    alpha : family-wise error rate for the significance mark, in (0, 1).
+    n_boot, seed : bootstrap resamples (≥ 1) and their seed (≥ 0).
 
     Returns
     -------
@@ -57,42 +63,72 @@ def compare(
     diff_ci_low, diff_ci_high, t_pvalue, wilcoxon_pvalue, t_pvalue_holm,
     wilcoxon_pvalue_holm, significant, n_users`` — the best model's row has
     ``rank`` 1 and NaN tests.
+
+    Raises
+    ------
+    UsageError
+        No results, a metric some result lacks, ``alpha`` outside (0, 1), a
+        bad ``n_boot`` or ``seed``.
+    DataError
+        The results cover different numbers of users.
     """
-    names = list(results)
-    sizes = {results[n].n_users for n in names}
-    if len(sizes) > 1:
-        raise ValueError(f"models were evaluated on different numbers of users: {sorted(sizes)}")
-    rows = []
+    _check_results(results, metrics)
+    alpha = check_probability(alpha, "alpha")
+    seed = check_seed(seed)
+    rows: list[dict[str, Any]] = []
     for metric in metrics:
-        values = {n: np.asarray(results[n].per_user[metric], dtype=np.float64) for n in names}
-        means = {n: float(np.nanmean(v)) if np.isfinite(v).any() else np.nan for n, v in values.items()}
-        order = sorted(names, key=lambda n: -np.nan_to_num(means[n], nan=-np.inf))
-        best = order[0]
-        block = []
-        for rank, name in enumerate(order, start=1):
-            mean, lo, hi = bootstrap_ci(values[name], n_boot=n_boot, rng=seed)
-            row = {
-                "metric": metric, "model": name, "rank": rank, "mean": mean, "ci_low": lo, "ci_high": hi,
-                "diff": np.nan, "diff_ci_low": np.nan, "diff_ci_high": np.nan,
-                "t_pvalue": np.nan, "wilcoxon_pvalue": np.nan,
-                "n_users": int(np.isfinite(values[name]).sum()),
-            }
-            if name != best:
-                test = paired_tests(values[name], values[best], n_boot=n_boot, rng=seed)
-                row.update(
-                    diff=test["mean_diff"], diff_ci_low=test["ci_low"], diff_ci_high=test["ci_high"],
-                    t_pvalue=test["t_pvalue"], wilcoxon_pvalue=test["wilcoxon_pvalue"],
-                )
-            block.append(row)
-        for test in ("t_pvalue", "wilcoxon_pvalue"):
-            adjusted = holm([r[test] for r in block[1:]]) if len(block) > 1 else []
-            block[0][f"{test}_holm"] = np.nan
-            for r, p in zip(block[1:], adjusted):
-                r[f"{test}_holm"] = float(p)
-        for r in block:
-            r["significant"] = bool(r["t_pvalue_holm"] < alpha and r["wilcoxon_pvalue_holm"] < alpha)
-        rows.extend(block)
+        values = {n: np.asarray(r.per_user[metric], dtype=np.float64) for n, r in results.items()}
+        rows.extend(_compare_on(metric, values, alpha, n_boot, seed))
     return pd.DataFrame(rows)
+
+
+def _check_results(results: Mapping[str, EvaluationResult], metrics: Sequence[str]) -> None:
+    if not results:
+        raise UsageError("no results to compare: give at least one model's evaluation")
+    sizes = {name: r.n_users for name, r in results.items()}
+    if len(set(sizes.values())) > 1:
+        shown = ", ".join(f"{name}: {n}" for name, n in sizes.items())
+        raise DataError(f"models were evaluated on different numbers of users ({shown})")
+    for name, r in results.items():
+        missing = [m for m in metrics if m not in r.per_user]
+        if missing:
+            raise UsageError(
+                f"metric {missing[0]!r} was not evaluated for model {name!r}; "
+                f"it has {', '.join(r.per_user) or 'none'}"
+            )
+
+
+def _compare_on(
+    metric: str, values: dict[str, np.ndarray], alpha: float, n_boot: int, seed: int
+) -> list[dict[str, Any]]:
+    """The rows of one metric, best model first; ``values[model]`` has shape (n_users,)."""
+    means = {n: float(np.nanmean(v)) if np.isfinite(v).any() else np.nan for n, v in values.items()}
+    order = sorted(values, key=lambda n: -np.nan_to_num(means[n], nan=-np.inf))
+    best = order[0]
+    block = []
+    for rank, name in enumerate(order, start=1):
+        mean, lo, hi = bootstrap_ci(values[name], n_boot=n_boot, rng=seed)
+        row = {
+            "metric": metric, "model": name, "rank": rank, "mean": mean, "ci_low": lo, "ci_high": hi,
+            "diff": np.nan, "diff_ci_low": np.nan, "diff_ci_high": np.nan,
+            "t_pvalue": np.nan, "wilcoxon_pvalue": np.nan,
+            "n_users": int(np.isfinite(values[name]).sum()),
+        }
+        if name != best:
+            test = paired_tests(values[name], values[best], n_boot=n_boot, rng=seed)
+            row.update(
+                diff=test["mean_diff"], diff_ci_low=test["ci_low"], diff_ci_high=test["ci_high"],
+                t_pvalue=test["t_pvalue"], wilcoxon_pvalue=test["wilcoxon_pvalue"],
+            )
+        block.append(row)
+    for test in ("t_pvalue", "wilcoxon_pvalue"):
+        adjusted = holm([r[test] for r in block[1:]]) if len(block) > 1 else []
+        block[0][f"{test}_holm"] = np.nan
+        for r, p in zip(block[1:], adjusted):
+            r[f"{test}_holm"] = float(p)
+    for r in block:
+        r["significant"] = bool(r["t_pvalue_holm"] < alpha and r["wilcoxon_pvalue_holm"] < alpha)
+    return block
 
 
 def format_comparison(table: pd.DataFrame, metric: str) -> pd.DataFrame:

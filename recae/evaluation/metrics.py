@@ -1,4 +1,4 @@
-"""Top-N accuracy metrics per user, their aggregation, confidence intervals and paired tests.
+"""Top-N accuracy metrics per user, and :func:`evaluate`, which ranks and scores a model.
 
 Definitions
 -----------
@@ -29,22 +29,33 @@ left out of means and intervals, and their number is reported (``n_skipped``).
 
 Every per-user value lies in ``[0, 1]``; ``recall_norm_at_K ≥ recall_at_K``
 with equality when ``|T| ≤ K``.
+
+Means, confidence intervals, paired tests and Holm's correction live in
+:mod:`recae.evaluation.stats`; they are importable from here too.
 """
 
 from __future__ import annotations
 
 import math
-import operator
-import warnings
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 import scipy.sparse as sp
-from scipy import stats
+from tqdm.auto import tqdm
 
+from recae.checks import check_positive_int
 from recae.errors import DataError, UsageError
+from recae.evaluation.inputs import as_csr, check_ks, check_targets, check_top, distinct
+from recae.evaluation.stats import (
+    MetricSummary,
+    bootstrap_ci,
+    holm,
+    mean_ci,
+    paired_tests,
+    summarize,
+)
 
 __all__ = [
     "METRICS",
@@ -66,8 +77,6 @@ METRICS: tuple[str, ...] = ("recall", "recall_norm", "ndcg", "precision", "map",
 # Per-user metrics are computed on row chunks whose membership lookup table
 # (chunk rows × n_items booleans) stays near this many bytes.
 _LOOKUP_BYTES = 1 << 25
-# Bootstrap resamples are drawn in chunks of about this many indices (int32: 16 MiB).
-_BOOT_INDICES = 1 << 22
 
 
 class _Ranker(Protocol):
@@ -110,10 +119,10 @@ def per_user_metrics(
         The shapes disagree, ``top`` holds an index outside ``-1..n_items-1``,
         or a row names the same item twice.
     """
-    targets = _check_targets(targets)
+    targets = check_targets(targets)
     n_users, n_items = targets.shape
-    top = _check_top(top, n_users, n_items)
-    ks = _check_ks(ks, top.shape[1])
+    top = check_top(top, n_users, n_items)
+    ks = check_ks(ks, top.shape[1])
     names = _check_metric_names(metrics)
     k_max = max(ks)
     top = top[:, :k_max]
@@ -220,9 +229,9 @@ def coverage(top: np.ndarray, n_items: int, ks: Sequence[int] | int = (20, 50, 1
     dict[str, float]
         ``{"coverage_at_K": distinct items in top[:, :K] / n_items}``.
     """
-    n_items = _check_positive_int(n_items, "n_items")
-    top = _check_top(top, None, n_items, check_duplicates=False)
-    ks = _check_ks(ks, top.shape[1])
+    n_items = check_positive_int(n_items, "n_items")
+    top = check_top(top, None, n_items, check_duplicates=False)
+    ks = check_ks(ks, top.shape[1])
     first = _first_ranks(top[:, : max(ks)], n_items)
     return _coverage_from_ranks(first, n_items, ks)
 
@@ -242,244 +251,7 @@ def _coverage_from_ranks(first: np.ndarray, n_items: int, ks: list[int]) -> dict
     return {f"coverage_at_{k}": float(np.count_nonzero(first < k) / n_items) for k in ks}
 
 
-# ------------------------------------------------------------ interval and tests
-def mean_ci(values: Iterable[float] | np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and Student-t confidence interval of the mean, ignoring NaN.
-
-    ``mean ± t_{(1+confidence)/2, n-1} · s / sqrt(n)`` with ``s`` the sample
-    standard deviation (ddof=1) of the ``n`` non-NaN values.
-
-    Parameters
-    ----------
-    values : array-like of float, shape (n_users,)
-        Per-user values; NaN (users without targets) are skipped.
-    confidence : float
-        Coverage of the interval, in (0, 1).
-
-    Returns
-    -------
-    (mean, low, high) : tuple of float
-        ``mean`` is NaN when no value is left; ``low`` and ``high`` are NaN
-        when fewer than 2 are.
-    """
-    confidence = _check_confidence(confidence)
-    v = _finite(values, "values")
-    if v.size == 0:
-        return math.nan, math.nan, math.nan
-    mean = float(v.mean())
-    if v.size < 2:
-        return mean, math.nan, math.nan
-    half = float(stats.t.ppf(0.5 + confidence / 2, v.size - 1)) * float(v.std(ddof=1)) / math.sqrt(v.size)
-    return mean, mean - half, mean + half
-
-
-def bootstrap_ci(
-    values: Iterable[float] | np.ndarray,
-    confidence: float = 0.95,
-    n_boot: int = 2000,
-    rng: np.random.Generator | int | None = 0,
-) -> tuple[float, float, float]:
-    """Mean and percentile-bootstrap confidence interval of the mean, ignoring NaN.
-
-    Draws ``n_boot`` resamples of the ``n`` non-NaN values with replacement and
-    returns the ``(1 - confidence)/2`` and ``(1 + confidence)/2`` quantiles of
-    their means. Resamples are drawn in chunks so that memory stays bounded
-    (about 16 MiB of indices at a time) whatever ``n`` and ``n_boot`` are.
-
-    Parameters
-    ----------
-    values : array-like of float, shape (n_users,)
-    confidence : float
-        In (0, 1).
-    n_boot : int
-        Number of resamples, ≥ 1.
-    rng : numpy Generator, int seed or None
-        The source of randomness; a fixed seed repeats exactly. ``None`` draws
-        fresh entropy. The global NumPy state is never touched.
-
-    Returns
-    -------
-    (mean, low, high) : tuple of float
-        ``mean`` is the plain mean of the values (NaN when none); ``low`` and
-        ``high`` are NaN when fewer than 2 values are left.
-    """
-    confidence = _check_confidence(confidence)
-    n_boot = _check_positive_int(n_boot, "n_boot")
-    v = _finite(values, "values")
-    if v.size == 0:
-        return math.nan, math.nan, math.nan
-    mean = float(v.mean())
-    if v.size < 2:
-        return mean, math.nan, math.nan
-    gen = np.random.default_rng(rng)
-    n = v.size
-    idx_dtype = np.int32 if n < np.iinfo(np.int32).max else np.int64
-    chunk = max(1, _BOOT_INDICES // n)
-    boot_means = np.empty(n_boot, dtype=np.float64)
-    for start in range(0, n_boot, chunk):
-        stop = min(start + chunk, n_boot)
-        idx = gen.integers(0, n, size=(stop - start, n), dtype=idx_dtype)
-        boot_means[start:stop] = v[idx].mean(axis=1)
-    alpha = 1.0 - confidence
-    low, high = np.quantile(boot_means, [alpha / 2, 1 - alpha / 2])
-    return mean, float(low), float(high)
-
-
-def paired_tests(
-    a: Iterable[float] | np.ndarray,
-    b: Iterable[float] | np.ndarray,
-    *,
-    confidence: float = 0.95,
-    n_boot: int = 2000,
-    rng: np.random.Generator | int | None = 0,
-) -> dict[str, float | int]:
-    """Compare two models' per-user values on the same users.
-
-    Pairs where either value is NaN (users without targets) are dropped.
-
-    Parameters
-    ----------
-    a, b : array-like of float, shape (n_users,)
-        Per-user values of model A and model B, user ``u`` at index ``u`` in both.
-    confidence : float
-        Coverage of the bootstrap interval of the mean difference.
-    n_boot, rng
-        As in :func:`bootstrap_ci`.
-
-    Returns
-    -------
-    dict
-        ``n`` (int): pairs used; ``mean_a``, ``mean_b``: the means over those
-        pairs; ``mean_diff``: mean of ``a - b``; ``ci_low``, ``ci_high``: its
-        percentile-bootstrap interval; ``t_pvalue``: two-sided paired t-test
-        (:func:`scipy.stats.ttest_rel`); ``wilcoxon_pvalue``: two-sided Wilcoxon
-        signed-rank test (:func:`scipy.stats.wilcoxon`, ``zero_method="wilcox"``:
-        zero differences are dropped). When every difference is 0 both p-values
-        are 1.0 (no evidence of a difference); with fewer than 2 pairs they are NaN.
-    """
-    a = _as_float_1d(a, "a")
-    b = _as_float_1d(b, "b")
-    if a.shape != b.shape:
-        raise DataError(
-            f"paired values must cover the same users: a has shape {a.shape}, b has shape {b.shape}"
-        )
-    keep = ~(np.isnan(a) | np.isnan(b))
-    a, b = a[keep], b[keep]
-    if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        raise DataError("paired values contain infinite values")
-    diff = a - b
-    mean_diff, low, high = bootstrap_ci(diff, confidence=confidence, n_boot=n_boot, rng=rng)
-    n = int(diff.size)
-    if n < 2:
-        t_p = w_p = math.nan
-    elif not diff.any():
-        t_p = w_p = 1.0  # identical on every user: scipy's statistics are 0/0 here
-    else:
-        with warnings.catch_warnings():
-            # A constant nonzero difference gives t = ±inf (p = 0), with a warning.
-            warnings.simplefilter("ignore", RuntimeWarning)
-            t_p = float(stats.ttest_rel(a, b).pvalue)
-            w_p = float(stats.wilcoxon(diff, zero_method="wilcox").pvalue)
-    return {
-        "n": n,
-        "mean_a": float(a.mean()) if n else math.nan,
-        "mean_b": float(b.mean()) if n else math.nan,
-        "mean_diff": mean_diff,
-        "ci_low": low,
-        "ci_high": high,
-        "t_pvalue": t_p,
-        "wilcoxon_pvalue": w_p,
-    }
-
-
-def holm(pvalues: Iterable[float] | np.ndarray) -> np.ndarray:
-    """Holm–Bonferroni adjusted p-values, in the input order.
-
-    With the ``m`` non-NaN p-values sorted ascending, ``p_(1) ≤ … ≤ p_(m)``, the
-    adjusted value of ``p_(i)`` is ``max_{j ≤ i} min(1, (m - j + 1) · p_(j))``:
-    monotone in the sorted order and capped at 1. Rejecting where the adjusted
-    value is ≤ α controls the family-wise error rate at α.
-
-    Parameters
-    ----------
-    pvalues : array-like of float, shape (m_total,)
-        NaN entries (tests that could not be run) stay NaN and do not count in ``m``.
-
-    Returns
-    -------
-    float64 ndarray, shape (m_total,)
-    """
-    p = _as_float_1d(pvalues, "pvalues")
-    ok = ~np.isnan(p)
-    if ((p[ok] < 0) | (p[ok] > 1)).any():
-        raise DataError(f"p-values must lie in [0, 1], got {p[ok][(p[ok] < 0) | (p[ok] > 1)][:5]}")
-    out = np.full(p.shape, np.nan)
-    m = int(ok.sum())
-    if m:
-        valid = p[ok]
-        order = np.argsort(valid, kind="stable")
-        scaled = (m - np.arange(m)) * valid[order]
-        adjusted = np.minimum(np.maximum.accumulate(scaled), 1.0)
-        result = np.empty(m)
-        result[order] = adjusted
-        out[ok] = result
-    return out
-
-
-# -------------------------------------------------------------------- summaries
-@dataclass(frozen=True)
-class MetricSummary:
-    """One metric over the users of an evaluation.
-
-    Attributes
-    ----------
-    mean : float
-        Mean over users with targets (NaN when there are none).
-    ci_low, ci_high : float
-        Student-t confidence interval of the mean (NaN with fewer than 2 users).
-    n_users : int
-        Users that have a value (at least one target).
-    n_skipped : int
-        Users without a value (no targets), left out of ``mean`` and the interval.
-    """
-
-    mean: float
-    ci_low: float
-    ci_high: float
-    n_users: int
-    n_skipped: int
-
-    def as_dict(self) -> dict[str, float | int]:
-        """The fields as a plain dict (for JSON or logging)."""
-        return asdict(self)
-
-
-def summarize(per_user: dict[str, np.ndarray], confidence: float = 0.95) -> dict[str, MetricSummary]:
-    """Mean and confidence interval of each per-user metric.
-
-    Parameters
-    ----------
-    per_user : dict[str, ndarray of shape (n_users,)]
-        As returned by :func:`per_user_metrics`.
-    confidence : float
-        Coverage of the Student-t interval (see :func:`mean_ci`).
-
-    Returns
-    -------
-    dict[str, MetricSummary]
-        Same keys and order as ``per_user``. The number of users skipped for
-        having no targets is each summary's ``n_skipped`` (the same for every
-        metric of one evaluation, since only those users have NaN).
-    """
-    out = {}
-    for key, values in per_user.items():
-        v = _as_float_1d(values, key)
-        n_skipped = int(np.isnan(v).sum())
-        mean, low, high = mean_ci(v, confidence)
-        out[key] = MetricSummary(mean, low, high, v.size - n_skipped, n_skipped)
-    return out
-
-
+# ------------------------------------------------------------------ evaluation
 @dataclass(frozen=True)
 class EvaluationResult:
     """What :func:`evaluate` measured.
@@ -511,6 +283,7 @@ class EvaluationResult:
                for key, v in self.per_user.items()}
         out.update(self.coverage)
         return out
+
 
 
 def evaluate(
@@ -555,8 +328,8 @@ def evaluate(
     -------
     EvaluationResult
     """
-    X_in = _as_csr(X_in, "X_in")
-    X_out = _check_targets(X_out, "X_out")
+    X_in = as_csr(X_in, "X_in")
+    X_out = check_targets(X_out, "X_out")
     if X_in.shape != X_out.shape:
         raise DataError(
             f"X_in has shape {X_in.shape} but X_out has shape {X_out.shape}; "
@@ -567,43 +340,22 @@ def evaluate(
         raise DataError("cannot evaluate on a catalogue of 0 items")
     # K may exceed the catalogue (e.g. NDCG@100 on a 60-item toy set): the lists
     # are then padded with -1, which is exactly what the definitions say.
-    ks = _check_ks(ks, np.iinfo(np.int64).max)
-    batch_size = _check_positive_int(batch_size, "batch_size")
+    ks = check_ks(ks, np.iinfo(np.int64).max)
+    batch_size = check_positive_int(batch_size, "batch_size")
     k_max = max(ks)
-    widths = {k_max, min(k_max, n_items)}  # recommend may cap k at the catalogue size
 
     names = list(METRICS)
     per_user = {f"{n}_at_{k}": np.empty(n_users, dtype=np.float64) for k in ks for n in names}
     first = np.full(n_items, k_max, dtype=np.int64)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n_users, desc=desc, unit="user")
-    try:
+    with tqdm(total=n_users, desc=desc, unit="user", disable=not progress) as bar:
         for start in range(0, n_users, batch_size):
             rows = slice(start, min(start + batch_size, n_users))
-            items, _ = model.recommend(X_in[rows], k=k_max, exclude_seen=True)
-            items = np.asarray(items)
-            n_rows = rows.stop - rows.start
-            if items.ndim != 2 or items.shape[0] != n_rows or items.shape[1] not in widths:
-                raise DataError(
-                    f"{type(model).__name__}.recommend returned items of shape {items.shape}, "
-                    f"expected ({n_rows}, {k_max})"
-                    + (f" or ({n_rows}, {n_items})" if n_items < k_max else "")
-                )
-            if items.shape[1] < k_max:
-                pad = np.full((n_rows, k_max - items.shape[1]), -1, dtype=items.dtype)
-                items = np.concatenate([items, pad], axis=1)
+            items = _top_lists(model, X_in[rows], k_max, n_items)
             batch = per_user_metrics(items, X_out[rows], ks, names)
             for key, values in batch.items():
                 per_user[key][rows] = values
             np.minimum(first, _first_ranks(items, n_items), out=first)
-            if bar is not None:
-                bar.update(rows.stop - rows.start)
-    finally:
-        if bar is not None:
-            bar.close()
+            bar.update(rows.stop - rows.start)
     n_skipped = int(np.count_nonzero(np.diff(X_out.indptr) == 0))
     return EvaluationResult(
         per_user=per_user,
@@ -613,121 +365,38 @@ def evaluate(
     )
 
 
-# ---------------------------------------------------------------------- checks
-def _as_csr(X: Any, name: str) -> sp.csr_matrix:
-    if not sp.issparse(X):
-        raise DataError(f"{name} must be a scipy sparse matrix, got {type(X).__name__}")
-    if X.ndim != 2:
-        raise DataError(f"{name} must be 2-D (users × items), got shape {X.shape}")
-    return sp.csr_matrix(X)
+def _top_lists(model: _Ranker, X: sp.csr_matrix, k_max: int, n_items: int) -> np.ndarray:
+    """``model``'s top ``k_max`` lists for the rows of ``X``: int array (n_rows, k_max).
 
-
-def _check_targets(targets: Any, name: str = "targets") -> sp.csr_matrix:
-    """Canonical CSR (sorted, no duplicates, no explicit zeros); copies only when needed."""
-    t = _as_csr(targets, name)
-    if not t.has_canonical_format:
-        t = t.copy()
-        t.sum_duplicates()
-    if t.nnz and not t.data.all():
-        t = t.copy()
-        t.eliminate_zeros()
-    return t
-
-
-def _check_top(
-    top: Any, n_users: int | None, n_items: int, check_duplicates: bool = True
-) -> np.ndarray:
-    top = np.asarray(top)
-    if top.ndim != 2:
-        raise DataError(f"top lists must be 2-D (users × K), got shape {top.shape}")
-    if not np.issubdtype(top.dtype, np.integer):
-        raise DataError(f"top lists must hold integer item indices, got dtype {top.dtype}")
-    if n_users is not None and top.shape[0] != n_users:
+    A model may cap ``k`` at the catalogue size; its shorter lists are padded
+    with ``-1`` up to ``k_max``. Any other shape is an error naming the model.
+    """
+    items, _ = model.recommend(X, k=k_max, exclude_seen=True)
+    items = np.asarray(items)
+    n_rows = X.shape[0]
+    widths = {k_max, min(k_max, n_items)}  # recommend may cap k at the catalogue size
+    if items.ndim != 2 or items.shape[0] != n_rows or items.shape[1] not in widths:
         raise DataError(
-            f"top lists have {top.shape[0]} rows but the targets have {n_users}; "
-            "they must be the same users"
+            f"{type(model).__name__}.recommend returned items of shape {items.shape}, "
+            f"expected ({n_rows}, {k_max})"
+            + (f" or ({n_rows}, {n_items})" if n_items < k_max else "")
         )
-    if top.size:
-        lo, hi = int(top.min()), int(top.max())
-        if lo < -1 or hi >= n_items:
-            raise DataError(
-                f"top lists hold item indices from {lo} to {hi}; expected -1 (padding) "
-                f"or 0..{n_items - 1}"
-            )
-        if check_duplicates and top.shape[1] > 1:
-            # A repeated item would count as several hits; sorting rows of K ints is cheap.
-            s = np.sort(top, axis=1)
-            dup = (s[:, 1:] == s[:, :-1]) & (s[:, 1:] >= 0)
-            if dup.any():
-                row, col = np.argwhere(dup)[0]
-                raise DataError(f"top list of row {row} names item {s[row, col + 1]} more than once")
-    return top
+    if items.shape[1] < k_max:
+        pad = np.full((n_rows, k_max - items.shape[1]), -1, dtype=items.dtype)
+        items = np.concatenate([items, pad], axis=1)
+    return items
 
 
-def _check_ks(ks: Sequence[int] | int, limit: int, what: str = "the top-list length") -> list[int]:
-    if isinstance(ks, int | np.integer):
-        ks = [ks]
-    out: list[int] = []
-    for k in ks:
-        try:
-            k = operator.index(k)
-        except TypeError:
-            raise UsageError(f"cut-offs must be integers, got {k!r}") from None
-        if k < 1:
-            raise UsageError(f"cut-offs must be ≥ 1, got {k}")
-        if k > limit:
-            raise UsageError(f"cut-off K={k} exceeds {what} ({limit})")
-        if k not in out:
-            out.append(k)
-    if not out:
-        raise UsageError("no cut-offs given (ks is empty)")
-    return out
-
-
+# ---------------------------------------------------------------------- checks
 def _check_metric_names(metrics: Sequence[str] | None) -> list[str]:
     if metrics is None:
         return list(METRICS)
     if isinstance(metrics, str):
         metrics = [metrics]
-    names: list[str] = []
-    for m in metrics:
-        if m not in METRICS:
-            raise UsageError(f"unknown metric {m!r}; known metrics: {', '.join(METRICS)}")
-        if m not in names:
-            names.append(m)
-    if not names:
-        raise UsageError("no metrics requested")
-    return names
+    return distinct(metrics, _check_metric_name, "no metrics requested")
 
 
-def _check_confidence(confidence: float) -> float:
-    confidence = float(confidence)
-    if not 0.0 < confidence < 1.0:
-        raise UsageError(f"confidence must lie strictly between 0 and 1, got {confidence}")
-    return confidence
-
-
-def _check_positive_int(value: int, name: str) -> int:
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise UsageError(f"{name} must be an integer, got {value!r}") from None
-    if value < 1:
-        raise UsageError(f"{name} must be ≥ 1, got {value}")
-    return value
-
-
-def _as_float_1d(values: Any, name: str) -> np.ndarray:
-    v = np.asarray(values, dtype=np.float64)
-    if v.ndim != 1:
-        raise DataError(f"{name} must be 1-D (one value per user), got shape {v.shape}")
-    return v
-
-
-def _finite(values: Any, name: str) -> np.ndarray:
-    """The non-NaN values as float64; ±inf is an error (it would swamp any mean)."""
-    v = _as_float_1d(values, name)
-    v = v[~np.isnan(v)]
-    if not np.isfinite(v).all():
-        raise DataError(f"{name} contain infinite values")
-    return v
+def _check_metric_name(name: str) -> str:
+    if name not in METRICS:
+        raise UsageError(f"unknown metric {name!r}; known metrics: {', '.join(METRICS)}")
+    return name

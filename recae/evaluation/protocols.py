@@ -20,15 +20,13 @@ Two protocols:
     the model may be refit on the full train rows (``Split.refit_train``).
 
 Every split is checked for leakage (:meth:`Split.check`) and fingerprinted
-(:meth:`Split.fingerprint`), so runs on the same split can be found together.
+(:meth:`Split.fingerprint`), so runs on the same split can be found together;
+:class:`~recae.evaluation.split.Split` lives in :mod:`recae.evaluation.split`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import warnings
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,152 +34,9 @@ import scipy.sparse as sp
 
 from recae.data import Interactions
 from recae.errors import DataError
+from recae.evaluation.split import GIVEN, STRONG, Split
 
-STRONG = "strong-generalization"
-GIVEN = "given"
-
-
-@dataclass(frozen=True)
-class Split:
-    """The matrices of one evaluation protocol, all over the same item columns.
-
-    Attributes
-    ----------
-    protocol : str
-        ``"strong-generalization"`` or ``"given"``.
-    train : CSR (n_train_users, n_items)
-        What models are fitted on while they are selected.
-    val_in, val_out : CSR (n_val_users, n_items)
-        Validation users' input rows and held-out targets.
-    test_in, test_out : CSR (n_test_users, n_items)
-        Test users' input rows and targets.
-    item_ids : array (n_items,)
-        Raw item id of each column.
-    train_users, val_users, test_users : arrays
-        Raw user id of each row of the matching matrices.
-    refit_train : CSR or None
-        Given split only: the full train rows (train plus the validation
-        holdout), for refitting after selection.
-    info : dict
-        Protocol parameters and counts (seed, fractions, dropped users/items).
-    """
-
-    protocol: str
-    train: sp.csr_matrix
-    val_in: sp.csr_matrix
-    val_out: sp.csr_matrix
-    test_in: sp.csr_matrix
-    test_out: sp.csr_matrix
-    item_ids: np.ndarray
-    train_users: np.ndarray
-    val_users: np.ndarray
-    test_users: np.ndarray
-    refit_train: sp.csr_matrix | None = None
-    info: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def n_items(self) -> int:
-        return self.train.shape[1]
-
-    def matrices(self) -> dict[str, sp.csr_matrix]:
-        out = {
-            "train": self.train,
-            "val_in": self.val_in,
-            "val_out": self.val_out,
-            "test_in": self.test_in,
-            "test_out": self.test_out,
-        }
-        if self.refit_train is not None:
-            out["refit_train"] = self.refit_train
-        return out
-
-    def fingerprint(self) -> str:
-        """A 16-hex-digit hash of the protocol, the matrices and the raw ids.
-
-        Two splits with the same fingerprint hold the same interactions in the
-        same rows and columns; MLflow runs carry it as the ``split_fingerprint`` tag.
-        """
-        h = hashlib.sha256(self.protocol.encode())
-        for name, m in self.matrices().items():
-            h.update(name.encode())
-            h.update(np.asarray(m.shape, dtype=np.int64).tobytes())
-            h.update(np.ascontiguousarray(m.indptr, dtype=np.int64).tobytes())
-            h.update(np.ascontiguousarray(m.indices, dtype=np.int64).tobytes())
-        for ids in (self.item_ids, self.train_users, self.val_users, self.test_users):
-            h.update("\x1f".join(map(str, ids.tolist())).encode())
-            h.update(b"\x1e")
-        return h.hexdigest()[:16]
-
-    def check(self) -> None:
-        """Raise ``DataError`` if the split leaks or is malformed.
-
-        Checks: every matrix has ``n_items`` columns and rows matching its user
-        ids; input and target rows have the same users; no target is also an
-        input item of the same user; every held-out user has at least one
-        target; under strong generalization, training, validation and test
-        users are disjoint; under the given split, validation targets come
-        from the train rows and never from the test targets.
-        """
-        for name, m in self.matrices().items():
-            if m.shape[1] != self.n_items:
-                raise DataError(f"split: {name} has {m.shape[1]} item columns, expected {self.n_items}")
-        for name, m, users in (
-            ("train", self.train, self.train_users),
-            ("val_in", self.val_in, self.val_users),
-            ("val_out", self.val_out, self.val_users),
-            ("test_in", self.test_in, self.test_users),
-            ("test_out", self.test_out, self.test_users),
-        ):
-            if m.shape[0] != len(users):
-                raise DataError(f"split: {name} has {m.shape[0]} rows but {len(users)} user ids")
-        for part, X_in, X_out in (("validation", self.val_in, self.val_out), ("test", self.test_in, self.test_out)):
-            overlap = X_in.multiply(X_out).nnz
-            if overlap:
-                raise DataError(f"split leaks: {overlap} {part} targets are also input items of the same user")
-            empty = int((np.diff(X_out.indptr) == 0).sum())
-            if empty:
-                raise DataError(f"split: {empty} {part} users have no held-out targets")
-        if self.protocol == STRONG:
-            sets = {
-                "train": set(self.train_users.tolist()),
-                "validation": set(self.val_users.tolist()),
-                "test": set(self.test_users.tolist()),
-            }
-            for a, b in (("train", "validation"), ("train", "test"), ("validation", "test")):
-                shared = sets[a] & sets[b]
-                if shared:
-                    raise DataError(
-                        f"split leaks: {len(shared)} users are both {a} and {b} users "
-                        f"(e.g. {sorted(shared, key=str)[:3]})"
-                    )
-        elif self.protocol == GIVEN:
-            if self.refit_train is None:
-                raise DataError("split: the given protocol needs refit_train (the full train rows)")
-            # Validation targets must come from the train rows, never from the test rows.
-            pos = {u: i for i, u in enumerate(self.test_users.tolist())}
-            rows = np.array([pos.get(u, -1) for u in self.val_users.tolist()])
-            if (rows < 0).any():
-                raise DataError("split: validation users missing from the test-input rows")
-            if self.val_out.multiply(self.test_out[rows]).nnz:
-                raise DataError("split leaks: validation targets overlap the test targets")
-            if (self.val_out - self.val_out.multiply(self.test_in[rows])).nnz:
-                raise DataError("split leaks: validation targets that are not train items")
-        else:
-            raise DataError(f"split: unknown protocol {self.protocol!r}")
-
-    def describe(self) -> dict[str, Any]:
-        """Counts and parameters, flat, for logging and printing."""
-        out: dict[str, Any] = {
-            "protocol": self.protocol,
-            "n_items": self.n_items,
-            "n_train_users": self.train.shape[0],
-            "n_train_interactions": self.train.nnz,
-            "n_val_users": self.val_in.shape[0],
-            "n_test_users": self.test_in.shape[0],
-            "n_test_targets": self.test_out.nnz,
-        }
-        out.update(self.info)
-        return out
+__all__ = ["GIVEN", "STRONG", "Split", "given_split", "strong_generalization"]
 
 
 def _holdout_rows(
@@ -254,6 +109,7 @@ def strong_generalization(
     Split
         Checked for leakage.
     """
+
     if not 0 < test_prop < 1:
         raise DataError(f"test_prop={test_prop}: expected a fraction in (0, 1)")
     n_users = data.n_users
@@ -264,27 +120,15 @@ def strong_generalization(
             f"{n_heldout} validation and {n_heldout} test users and still leave training users"
         )
     rng = np.random.default_rng(seed)
-    order = rng.permutation(n_users)
-    train_idx = order[: n_users - 2 * n_heldout]
-    val_idx = order[n_users - 2 * n_heldout : n_users - n_heldout]
-    test_idx = order[n_users - n_heldout :]
-    # Keep users in their original order within each part (as the reference
-    # code's sorted unique ids do); the permutation only decides membership.
-    train_idx, val_idx, test_idx = np.sort(train_idx), np.sort(val_idx), np.sort(test_idx)
+    train_idx, val_idx, test_idx = _partition_users(n_users, n_heldout, rng)
 
     X = data.matrix
     items = np.flatnonzero(np.diff(X[train_idx].tocsc().indptr) > 0)  # items seen in training
     dropped_items = X.shape[1] - len(items)
     X = X[:, items].tocsr()
-
-    def heldout(idx: np.ndarray) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray, int]:
-        rows = X[idx]
-        enough = np.diff(rows.indptr) >= min_items_to_split
-        X_in, X_out = _holdout_rows(rows[enough], test_prop, rng, min_items_to_split)
-        return X_in, X_out, data.user_ids[idx[enough]], int((~enough).sum())
-
-    val_in, val_out, val_users, val_dropped = heldout(val_idx)
-    test_in, test_out, test_users, test_dropped = heldout(test_idx)
+    # Validation users draw their holdout from rng before test users do.
+    val_in, val_out, val_enough = _fold_in_and_out(X[val_idx], test_prop, rng, min_items_to_split)
+    test_in, test_out, test_enough = _fold_in_and_out(X[test_idx], test_prop, rng, min_items_to_split)
     split = Split(
         protocol=STRONG,
         train=X[train_idx].tocsr(),
@@ -294,20 +138,50 @@ def strong_generalization(
         test_out=test_out,
         item_ids=data.item_ids[items],
         train_users=data.user_ids[train_idx],
-        val_users=val_users,
-        test_users=test_users,
+        val_users=data.user_ids[val_idx[val_enough]],
+        test_users=data.user_ids[test_idx[test_enough]],
         info={
             "seed": seed,
             "heldout_users": n_heldout,
             "test_prop": test_prop,
             "min_items_to_split": min_items_to_split,
             "dropped_items_unseen_in_train": dropped_items,
-            "dropped_val_users_too_short": val_dropped,
-            "dropped_test_users_too_short": test_dropped,
+            "dropped_val_users_too_short": int((~val_enough).sum()),
+            "dropped_test_users_too_short": int((~test_enough).sum()),
         },
     )
     split.check()
     return split
+
+
+def _partition_users(
+    n_users: int, n_heldout: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row indices of the training, validation and test users, each sorted.
+
+    One permutation decides membership: its last ``n_heldout`` users are test
+    users, the ``n_heldout`` before them validation users, the rest training users.
+    """
+    order = rng.permutation(n_users)
+    train_idx = order[: n_users - 2 * n_heldout]
+    val_idx = order[n_users - 2 * n_heldout : n_users - n_heldout]
+    test_idx = order[n_users - n_heldout :]
+    # Keep users in their original order within each part (as the reference
+    # code's sorted unique ids do); the permutation only decides membership.
+    return np.sort(train_idx), np.sort(val_idx), np.sort(test_idx)
+
+
+def _fold_in_and_out(
+    rows: sp.csr_matrix, prop: float, rng: np.random.Generator, min_items: int
+) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+    """Held-out users' rows split into (fold-in, targets), and which rows were long enough.
+
+    Rows with fewer than ``min_items`` items would get no targets: they are left
+    out of both matrices; the bool mask (n_rows,) marks the rows kept.
+    """
+    enough = np.diff(rows.indptr) >= min_items
+    X_in, X_out = _holdout_rows(rows[enough], prop, rng, min_items)
+    return X_in, X_out, enough
 
 
 def given_split(
@@ -342,38 +216,11 @@ def given_split(
         test items already in the user's train row are dropped, with counts
         in ``info`` and a warning.
     """
+
     if not 0 < val_prop < 1:
         raise DataError(f"val_prop={val_prop}: expected a fraction in (0, 1)")
-    train = train.drop_duplicates(["user", "item"])
-    test = test.drop_duplicates(["user", "item"])
-    users = np.unique(train["user"].to_numpy())
-    items = np.unique(train["item"].to_numpy())
-    u_tr = np.searchsorted(users, train["user"].to_numpy())
-    i_tr = np.searchsorted(items, train["item"].to_numpy())
-    full = sp.csr_matrix(
-        (np.ones(len(train), dtype=np.float32), (u_tr, i_tr)), shape=(len(users), len(items))
-    )
-    full.sort_indices()
-
-    t_users, t_items = test["user"].to_numpy(), test["item"].to_numpy()
-    known_user = np.isin(t_users, users)
-    known_item = np.isin(t_items, items)
-    keep = known_user & known_item
-    u_te = np.searchsorted(users, t_users[keep])
-    i_te = np.searchsorted(items, t_items[keep])
-    target = sp.csr_matrix((np.ones(len(u_te), dtype=np.float32), (u_te, i_te)), shape=full.shape)
-    target.sum_duplicates()
-    overlap = target.multiply(full)
-    n_overlap = overlap.nnz
-    if n_overlap:
-        target = (target - overlap).tocsr()
-        target.eliminate_zeros()
-    target.sort_indices()
-    counts = {
-        "dropped_test_pairs_unknown_user": int((~known_user).sum()),
-        "dropped_test_pairs_unknown_item": int((known_user & ~known_item).sum()),
-        "dropped_test_pairs_in_train_row": int(n_overlap),
-    }
+    users, items, full = _index_train(train.drop_duplicates(["user", "item"]))
+    target, counts = _given_targets(test.drop_duplicates(["user", "item"]), users, items, full)
     dropped = {k: v for k, v in counts.items() if v}
     if dropped:
         warnings.warn(f"{source or 'given split'}: dropped test pairs: {dropped}", stacklevel=2)
@@ -404,3 +251,47 @@ def given_split(
     )
     split.check()
     return split
+
+
+def _index_train(train: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
+    """Sorted unique users and items of the (deduplicated) train pairs, and their
+    binary CSR matrix of shape (n_users, n_items)."""
+    users = np.unique(train["user"].to_numpy())
+    items = np.unique(train["item"].to_numpy())
+    u_tr = np.searchsorted(users, train["user"].to_numpy())
+    i_tr = np.searchsorted(items, train["item"].to_numpy())
+    full = sp.csr_matrix(
+        (np.ones(len(train), dtype=np.float32), (u_tr, i_tr)), shape=(len(users), len(items))
+    )
+    full.sort_indices()
+    return users, items, full
+
+
+def _given_targets(
+    test: pd.DataFrame, users: np.ndarray, items: np.ndarray, full: sp.csr_matrix
+) -> tuple[sp.csr_matrix, dict[str, int]]:
+    """The test pairs as targets over the train rows and columns (shape of ``full``).
+
+    Pairs of unknown users or items, and pairs already in the user's train row,
+    are dropped; the counts of each come back under ``dropped_test_pairs_*``.
+    """
+    t_users, t_items = test["user"].to_numpy(), test["item"].to_numpy()
+    known_user = np.isin(t_users, users)
+    known_item = np.isin(t_items, items)
+    keep = known_user & known_item
+    u_te = np.searchsorted(users, t_users[keep])
+    i_te = np.searchsorted(items, t_items[keep])
+    target = sp.csr_matrix((np.ones(len(u_te), dtype=np.float32), (u_te, i_te)), shape=full.shape)
+    target.sum_duplicates()
+    overlap = target.multiply(full)
+    n_overlap = overlap.nnz
+    if n_overlap:
+        target = (target - overlap).tocsr()
+        target.eliminate_zeros()
+    target.sort_indices()
+    counts = {
+        "dropped_test_pairs_unknown_user": int((~known_user).sum()),
+        "dropped_test_pairs_unknown_item": int((known_user & ~known_item).sum()),
+        "dropped_test_pairs_in_train_row": int(n_overlap),
+    }
+    return target, counts

@@ -23,13 +23,13 @@ row give identical lists):
 
 from __future__ import annotations
 
-import operator
 import warnings
 
 import numpy as np
 import scipy.sparse as sp
 
-from recae.errors import DataError, UsageError
+from recae.checks import check_k
+from recae.errors import DataError
 
 __all__ = ["mask_excluded", "topk"]
 
@@ -106,13 +106,13 @@ def topk(
     Raises
     ------
     UsageError
-        ``k`` is not an integer ≥ 1.
+        ``k`` is not an integer ≥ 1 (see :func:`recae.checks.check_k`).
     DataError
         ``scores`` is not 2-D, ``exclude`` or ``allowed`` has the wrong shape,
         or a score is NaN (the message names the first offending rows).
     """
     scores = _as_scores(scores)
-    k = _check_k(k)
+    k = check_k(k)  # k may exceed n_items: the lists are then padded
     n, n_items = scores.shape
     if exclude is not None:
         mask_excluded(scores, exclude)
@@ -154,16 +154,6 @@ def _as_scores(scores: np.ndarray) -> np.ndarray:
         )
         scores = scores.astype(np.float64)
     return scores
-
-
-def _check_k(k: int) -> int:
-    try:
-        k = operator.index(k)
-    except TypeError:
-        raise UsageError(f"k must be an integer ≥ 1, got {k!r}") from None
-    if k < 1:
-        raise UsageError(f"k must be an integer ≥ 1, got {k}")
-    return k
 
 
 def _mask_disallowed(scores: np.ndarray, allowed: np.ndarray) -> None:
