@@ -1,39 +1,62 @@
-"""The model registry: every model ``recae benchmark --models`` and ``recae tune`` know.
+"""The models: one module per model, all behind :class:`~recae.models.base.Recommender`.
 
-``make_model("mult-vae", epochs=50)`` builds one by name; an unknown name or a
-parameter a model does not take raises ``UsageError`` naming it.
+::
+
+    base.py          the interface: fit → _fit, score → _score, recommend, save/load
+    registry.py      REGISTRY (name → class), get_model_class, make_model
+    persistence.py   the saved-model folder (JSON parameters + arrays)
+    nn.py            Mult-VAE / Mult-DAE networks and their loss functions
+    autoencoder.py   the training loop both autoencoders share
+    mult_vae.py, mult_dae.py, ease.py, als.py, bpr.py, item_knn.py, popularity.py
+    _implicit.py     thread limits and the fit call of the models ``implicit`` fits
+    memory.py        memory budgets for item × item models
+
+Every model scores from a history alone (fold-in): a user never seen in
+``fit`` is scored the same way as one that was. What each keeps from ``fit``
+is plain arrays, so a model read back with ``np.load(..., allow_pickle=False)``
+scores exactly like the one that was saved:
+
+==============  ===========================================  ====================================
+model           learned state                                score of a history ``x`` (1 × items)
+==============  ===========================================  ====================================
+``mult-vae``    encoder and decoder weights                  decoder logits of the mean code of x
+``mult-dae``    encoder and decoder weights                  the network's logits for x
+``popularity``  users per item                               the same count vector for everyone
+``ease``        ``B`` (items × items, zero diagonal)         ``x @ B``
+``als``         item factors ``Y``                           ``x_u @ Yᵀ``, ``x_u`` solved from ``x``
+``bpr``         item factors + item bias, item counts        ``[x_u, 1] @ Yᵀ``, ``x_u`` fitted to ``x``
+``item-knn``    sparse item–item similarity ``S``            ``x @ S``
+==============  ===========================================  ====================================
+
+A model never imports pandas, optuna or mlflow; data arrive as CSR matrices.
+Adding a model is one new module here (a ``Recommender`` subclass with its
+``name`` and ``_parameter_constraints``) and one entry in
+:data:`~recae.models.registry.REGISTRY`; its tests subclass the shared model
+contract (``tests/models/contract.py``), which a registered model must have.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from recae.errors import UsageError
-from recae.models.autoencoder import MultDAE, MultVAE
+from recae.models.als import ALS
 from recae.models.base import Recommender
-from recae.models.baselines import ALS, BPR, EASE, ItemKNN, Popularity
+from recae.models.bpr import BPR
+from recae.models.ease import EASE
+from recae.models.item_knn import ItemKNN
+from recae.models.mult_dae import MultDAE
+from recae.models.mult_vae import MultVAE
+from recae.models.popularity import Popularity
+from recae.models.registry import REGISTRY, get_model_class, make_model
 
-REGISTRY: dict[str, type[Recommender]] = {
-    cls.name: cls for cls in (MultVAE, MultDAE, EASE, ALS, BPR, ItemKNN, Popularity)
-}
-
-
-def get_model_class(name: str) -> type[Recommender]:
-    """The class registered under ``name``, or ``UsageError`` listing the known names."""
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise UsageError(
-            f"unknown model {name!r}; known models: {', '.join(REGISTRY)}"
-        ) from None
-
-
-def make_model(name: str, **params: Any) -> Recommender:
-    """Build the model ``name`` with ``params`` (each checked against its constructor)."""
-    cls = get_model_class(name)
-    model = cls()
-    model.set_params(**params)
-    return model
-
-
-__all__ = ["REGISTRY", "Recommender", "get_model_class", "make_model"]
+__all__ = [
+    "ALS",
+    "BPR",
+    "EASE",
+    "REGISTRY",
+    "ItemKNN",
+    "MultDAE",
+    "MultVAE",
+    "Popularity",
+    "Recommender",
+    "get_model_class",
+    "make_model",
+]

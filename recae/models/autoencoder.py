@@ -1,9 +1,11 @@
-"""Training Mult-VAE and Mult-DAE: batching, KL annealing, early stopping, best weights.
+"""The training loop Mult-VAE and Mult-DAE share: batching, early stopping, best weights.
 
-The networks and losses live in :mod:`recae.models.nn`; this module is the
-training loop around them, behind the :class:`~recae.models.base.Recommender`
-interface. Defaults are those of Liang et al. (WWW 2018) and the authors'
-reference code; every deviation is a named parameter.
+The networks and losses live in :mod:`recae.models.nn`; each model
+(:mod:`~recae.models.mult_vae`, :mod:`~recae.models.mult_dae`) builds its
+network and defines its loss, and this module trains it behind the
+:class:`~recae.models.base.Recommender` interface. Defaults are those of Liang
+et al. (WWW 2018) and the authors' reference code; every deviation is a named
+parameter.
 
 The sparse training matrix is densified one batch of users at a time, never
 whole: memory is O(batch_size × n_items) beyond the network itself.
@@ -15,29 +17,24 @@ import copy
 import math
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import nn
 
+from recae.checks import Constraint, Interval, ListOf
 from recae.errors import ModelFitError, UsageError
+from recae.evaluation.metrics import evaluate
 from recae.models.base import EpochCallback, Recommender, Validation, iter_batches
-from recae.models.nn import (
-    MultDAENet,
-    MultVAENet,
-    SparseBatch,
-    gaussian_kl,
-    multinomial_nll,
-    weight_l2,
-)
+from recae.models.nn import SparseBatch
 
 #: The metric early stopping selects on (the paper: validation NDCG@100).
 SELECTION_METRIC = "ndcg_at_100"
 
 
-def resolve_device(device: str) -> torch.device:
+def resolve_device(device: str | int) -> torch.device:
     """``"auto"`` → CUDA when present, else CPU; any other value is passed to ``torch.device``."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -59,23 +56,42 @@ def _to_batch(X: sp.csr_matrix, device: torch.device) -> torch.Tensor | SparseBa
 
 
 class _Autoencoder(Recommender):
-    """Shared training loop; subclasses build the network and define the loss."""
+    """Shared training loop; subclasses build the network and define the loss.
+
+    Subclasses list the shared parameters below in their own constructor (with
+    their own defaults) and pass them to this one.
+    """
 
     uses_validation = True
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        "hidden_dims": [ListOf(Interval(int, 1, None))],
+        "latent_dim": [Interval(int, 1, None)],
+        "dropout": [Interval(float, 0, 1, closed="left")],
+        "epochs": [Interval(int, 1, None)],
+        "batch_size": [Interval(int, 1, None)],
+        "lr": [Interval(float, 0, None, closed="neither")],
+        "weight_decay": [Interval(float, 0, None)],
+        "patience": [Interval(int, 1, None), None],
+        "random_state": [Interval(int, 0, None)],
+        # a name torch.device understands ("cpu", "cuda:1") or a CUDA device's
+        # number; resolve_device says which of them this machine has
+        "device": [str, Interval(int, 0, None)],
+        "eval_batch_size": [Interval(int, 1, None)],
+    }
 
     def __init__(
         self,
-        hidden_dims: Sequence[int] = (600,),
-        latent_dim: int = 200,
-        dropout: float = 0.5,
-        epochs: int = 200,
-        batch_size: int = 500,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        patience: int | None = None,
-        random_state: int = 0,
-        device: str = "auto",
-        eval_batch_size: int = 2000,
+        hidden_dims: Sequence[int],
+        latent_dim: int,
+        dropout: float,
+        epochs: int,
+        batch_size: int,
+        lr: float,
+        weight_decay: float,
+        patience: int | None,
+        random_state: int,
+        device: str,
+        eval_batch_size: int,
     ):
         self.hidden_dims = hidden_dims
         self.latent_dim = latent_dim
@@ -100,37 +116,16 @@ class _Autoencoder(Recommender):
     def _logits(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def _check_params(self) -> None:
-        checks = {
-            "latent_dim": self.latent_dim >= 1,
-            "dropout": 0.0 <= self.dropout < 1.0,
-            "epochs": self.epochs >= 1,
-            "batch_size": self.batch_size >= 1,
-            "lr": self.lr > 0,
-            "weight_decay": self.weight_decay >= 0,
-            "patience": self.patience is None or self.patience >= 1,
-            "eval_batch_size": self.eval_batch_size >= 1,
-            "hidden_dims": all(int(d) >= 1 for d in self.hidden_dims),
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise UsageError(f"{self.name}: invalid {name}={getattr(self, name)!r}")
-
     # ------------------------------------------------------------------ training
     def _fit(self, X: sp.csr_matrix, validation: Validation | None, callback: EpochCallback | None) -> None:
-        if validation is not None:
-            from recae.evaluation.metrics import evaluate
-
-        self._check_params()
         device = resolve_device(self.device)
-        n_users, n_items = X.shape
         # Seed a private copy of torch's RNG so that fitting is repeatable and
         # leaves the caller's global random state as it was.
         fork_devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=fork_devices):
             torch.manual_seed(self.random_state)
             rng = np.random.default_rng(self.random_state)
-            net = self._build(n_items).to(device)
+            net = self._build(X.shape[1]).to(device)
             self.device_ = device
             self.module_ = net
             optimizer = torch.optim.Adam(net.parameters(), lr=self.lr)
@@ -139,30 +134,10 @@ class _Autoencoder(Recommender):
             update = 0
             for epoch in range(1, self.epochs + 1):
                 start = time.perf_counter()
-                net.train()
-                sums: dict[str, float] = {}
-                perm = rng.permutation(n_users)  # Liang et al. shuffle users every epoch
-                for rows in iter_batches(n_users, self.batch_size):
-                    x = _to_batch(X[perm[rows]], device)
-                    loss, parts = self._loss(net, x, update)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    update += 1
-                    for key, value in parts.items():
-                        sums[key] = sums.get(key, 0.0) + value * (rows.stop - rows.start)
-                record: dict[str, float] = {"epoch": epoch}
-                record.update({key: value / n_users for key, value in sums.items()})
-                if not math.isfinite(record["loss"]):
-                    raise ModelFitError(
-                        f"{self.name}: the training loss became {record['loss']} in epoch {epoch}; "
-                        f"try a smaller lr (now {self.lr})"
-                    )
+                record, update = self._train_epoch(net, optimizer, X, rng, epoch, update)
                 record["epoch_seconds"] = time.perf_counter() - start
                 if validation is not None:
-                    net.eval()
-                    result = evaluate(self, *validation, ks=(100,), batch_size=self.eval_batch_size)
-                    score = result.means()[SELECTION_METRIC]
+                    score = self._validation_score(net, validation)
                     record[f"val/{SELECTION_METRIC}"] = score
                     if score > best_score:
                         best_score, best_epoch = score, epoch
@@ -180,6 +155,45 @@ class _Autoencoder(Recommender):
         self.history_ = history
         self.best_epoch_ = best_epoch
         self.best_score_ = best_score if best_state is not None else math.nan
+
+    def _train_epoch(
+        self,
+        net: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        X: sp.csr_matrix,
+        rng: np.random.Generator,
+        epoch: int,
+        update: int,
+    ) -> tuple[dict[str, float], int]:
+        """One pass over the shuffled users; returns the epoch's record (mean loss parts
+        per user) and the optimiser step count after it. ``ModelFitError`` on a NaN loss."""
+        n_users = X.shape[0]
+        net.train()
+        sums: dict[str, float] = {}
+        perm = rng.permutation(n_users)  # Liang et al. shuffle users every epoch
+        for rows in iter_batches(n_users, self.batch_size):
+            x = _to_batch(X[perm[rows]], self.device_)
+            loss, parts = self._loss(net, x, update)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            update += 1
+            for key, value in parts.items():
+                sums[key] = sums.get(key, 0.0) + value * (rows.stop - rows.start)
+        record: dict[str, float] = {"epoch": epoch}
+        record.update({key: value / n_users for key, value in sums.items()})
+        if not math.isfinite(record["loss"]):
+            raise ModelFitError(
+                f"{self.name}: the training loss became {record['loss']} in epoch {epoch}; "
+                f"try a smaller lr (now {self.lr})"
+            )
+        return record, update
+
+    def _validation_score(self, net: nn.Module, validation: Validation) -> float:
+        """Validation NDCG@100 of the network as it stands, through the shared ranking path."""
+        net.eval()
+        result = evaluate(self, *validation, ks=(100,), batch_size=self.eval_batch_size)
+        return result.means()[SELECTION_METRIC]
 
     def _score(self, X: sp.csr_matrix) -> np.ndarray:
         net = self.module_
@@ -207,163 +221,11 @@ class _Autoencoder(Recommender):
     def _n_items_from_state(self, state: dict[str, np.ndarray]) -> int:
         return int(np.asarray(state[self._input_weight]).shape[1])
 
-
-class MultVAE(_Autoencoder):
-    """Mult-VAE (Liang et al. 2018): variational autoencoder with a multinomial likelihood.
-
-    Loss per batch: −E[log p(x|z)] + β·KL(q(z|x) ‖ N(0, I)), with β annealed
-    linearly from 0 by 1/``total_anneal_steps`` per optimiser step and capped at
-    ``anneal_cap`` (paper: 0.2 over 200,000 updates).
-
-    Parameters
-    ----------
-    hidden_dims, latent_dim : architecture [I → 600 → 200 → 600 → I] by default.
-    dropout : input dropout probability (paper 0.5).
-    epochs : number of epochs (the reference code: 200); the best epoch on
-        validation NDCG@100 is restored.
-    batch_size : users per optimiser step (paper 500).
-    lr : Adam learning rate (paper 1e-3).
-    weight_decay : coefficient of Σ‖W‖² added to the loss (the reference
-        notebook uses 0 for the VAE).
-    anneal_cap, total_anneal_steps : the KL annealing schedule.
-    patience : stop after this many epochs without improvement (None: run all
-        epochs, as the paper does).
-    random_state : seed for initialisation, shuffling, dropout and sampling.
-    device : ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
-    eval_batch_size : users scored at once.
-    """
-
-    name = "mult-vae"
-    _input_weight = "encoder.0.weight"
-
-    def __init__(
-        self,
-        hidden_dims: Sequence[int] = (600,),
-        latent_dim: int = 200,
-        dropout: float = 0.5,
-        epochs: int = 200,
-        batch_size: int = 500,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        anneal_cap: float = 0.2,
-        total_anneal_steps: int = 200_000,
-        patience: int | None = None,
-        random_state: int = 0,
-        device: str = "auto",
-        eval_batch_size: int = 2000,
-    ):
-        super().__init__(
-            hidden_dims=hidden_dims,
-            latent_dim=latent_dim,
-            dropout=dropout,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            weight_decay=weight_decay,
-            patience=patience,
-            random_state=random_state,
-            device=device,
-            eval_batch_size=eval_batch_size,
-        )
-        self.anneal_cap = anneal_cap
-        self.total_anneal_steps = total_anneal_steps
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        if not self.anneal_cap >= 0:
-            raise UsageError(f"{self.name}: invalid anneal_cap={self.anneal_cap!r}, expected ≥ 0")
-        if not self.total_anneal_steps >= 0:
-            raise UsageError(f"{self.name}: invalid total_anneal_steps={self.total_anneal_steps!r}, expected ≥ 0")
-
-    def _build(self, n_items: int) -> nn.Module:
-        return MultVAENet(n_items, [int(d) for d in self.hidden_dims], int(self.latent_dim), float(self.dropout))
-
-    def beta(self, update: int) -> float:
-        """The KL weight β at optimiser step ``update`` (0-based)."""
-        if self.total_anneal_steps > 0:
-            return min(self.anneal_cap, update / self.total_anneal_steps)
-        return self.anneal_cap
-
-    def _loss(self, net: nn.Module, x: torch.Tensor | SparseBatch, update: int) -> tuple[torch.Tensor, dict[str, float]]:
-        logits, mu, logvar = net(x)
-        nll = multinomial_nll(logits, x)
-        kl = gaussian_kl(mu, logvar)
-        beta = self.beta(update)
-        loss = nll + beta * kl
-        if self.weight_decay:
-            loss = loss + self.weight_decay * weight_l2(net)
-        return loss, {"loss": loss.item(), "nll": nll.item(), "kl": kl.item(), "beta": beta}
-
-    def _logits(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        return net(x)[0]
-
-    @classmethod
-    def search_space(cls, trial: Any) -> dict[str, Any]:
+    @staticmethod
+    def _shared_search_space(trial: Any) -> dict[str, Any]:
+        """The architecture and optimiser ranges both autoencoders search."""
         return {
             "latent_dim": trial.suggest_categorical("latent_dim", [100, 200, 400]),
             "hidden_dims": [trial.suggest_categorical("hidden_dim", [300, 600, 1000])],
             "dropout": trial.suggest_float("dropout", 0.2, 0.7),
-            "anneal_cap": trial.suggest_float("anneal_cap", 0.05, 1.0, log=True),
-            "lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True),
-        }
-
-
-class MultDAE(_Autoencoder):
-    """Mult-DAE (Liang et al. 2018): denoising autoencoder with a multinomial likelihood.
-
-    Loss per batch: −log p(x | dropout(x)) + ``weight_decay``·Σ‖W‖². The default
-    weight decay 2e-5 is the reference notebook's λ = 0.01 / batch_size.
-    Other parameters as for :class:`MultVAE`.
-    """
-
-    name = "mult-dae"
-    _input_weight = "layers.0.weight"
-
-    def __init__(
-        self,
-        hidden_dims: Sequence[int] = (600,),
-        latent_dim: int = 200,
-        dropout: float = 0.5,
-        epochs: int = 200,
-        batch_size: int = 500,
-        lr: float = 1e-3,
-        weight_decay: float = 0.01 / 500,
-        patience: int | None = None,
-        random_state: int = 0,
-        device: str = "auto",
-        eval_batch_size: int = 2000,
-    ):
-        super().__init__(
-            hidden_dims=hidden_dims,
-            latent_dim=latent_dim,
-            dropout=dropout,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            weight_decay=weight_decay,
-            patience=patience,
-            random_state=random_state,
-            device=device,
-            eval_batch_size=eval_batch_size,
-        )
-
-    def _build(self, n_items: int) -> nn.Module:
-        return MultDAENet(n_items, [int(d) for d in self.hidden_dims], int(self.latent_dim), float(self.dropout))
-
-    def _loss(self, net: nn.Module, x: torch.Tensor | SparseBatch, update: int) -> tuple[torch.Tensor, dict[str, float]]:
-        nll = multinomial_nll(net(x), x)
-        loss = nll + self.weight_decay * weight_l2(net)
-        return loss, {"loss": loss.item(), "nll": nll.item()}
-
-    def _logits(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        return net(x)
-
-    @classmethod
-    def search_space(cls, trial: Any) -> dict[str, Any]:
-        return {
-            "latent_dim": trial.suggest_categorical("latent_dim", [100, 200, 400]),
-            "hidden_dims": [trial.suggest_categorical("hidden_dim", [300, 600, 1000])],
-            "dropout": trial.suggest_float("dropout", 0.2, 0.7),
-            "weight_decay": trial.suggest_float("weight_decay", 1e-7, 1e-3, log=True),
-            "lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True),
         }

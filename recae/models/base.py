@@ -7,7 +7,8 @@ same way as one it did ("fold-in"), which is what strong generalization and
 top-N lists for new users need.
 
 Public methods check, private methods compute: ``fit`` → ``_fit``, ``score`` →
-``_score``. Shapes, dtypes and the fitted state are checked here, once.
+``_score``. Shapes, dtypes, the fitted state and each model's parameters
+(against the table it declares) are checked here, once.
 ``recommend`` is written once, on top of ``score`` and :func:`recae.evaluation.ranking.topk`,
 so that every model goes through the same ranking path.
 """
@@ -16,18 +17,18 @@ from __future__ import annotations
 
 import abc
 import inspect
-import json
-import shutil
-import tempfile
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
 
+from recae.checks import Constraint, check_k, check_params, check_positive_int
 from recae.errors import DataError, NotFittedError, UsageError
+from recae.evaluation.ranking import topk
+from recae.models.persistence import jsonable, read_model_dir, write_model_dir
 
 #: Called by iterative models once per epoch with a record such as
 #: ``{"epoch": 3, "loss": 412.5, "val/ndcg_at_100": 0.41, "epoch_seconds": 1.2}``.
@@ -35,10 +36,6 @@ EpochCallback = Callable[[dict[str, float]], None]
 
 #: ``(X_in, X_out)``: validation users' input rows and their held-out targets.
 Validation = tuple[sp.csr_matrix, sp.csr_matrix]
-
-MODEL_FORMAT = "recae-model/1"
-_META_FILE = "recae-model.json"
-_STATE_FILE = "state.npz"
 
 
 def check_matrix(X: Any, name: str = "X", n_items: int | None = None) -> sp.csr_matrix:
@@ -80,8 +77,7 @@ def check_matrix(X: Any, name: str = "X", n_items: int | None = None) -> sp.csr_
 
 def iter_batches(n: int, batch_size: int) -> Iterator[slice]:
     """Yield consecutive row slices of at most ``batch_size`` rows covering ``range(n)``."""
-    if batch_size < 1:
-        raise UsageError(f"batch_size must be ≥ 1, got {batch_size}")
+    batch_size = check_positive_int(batch_size, "batch_size")
     for start in range(0, n, batch_size):
         yield slice(start, min(start + batch_size, n))
 
@@ -91,14 +87,19 @@ class Recommender(abc.ABC):
 
     Subclasses set ``name`` (the registry key), store their constructor arguments
     unchanged under the same names (scikit-learn's rule: the constructor does no
-    work), and implement ``_fit``, ``_score``, ``_get_state`` and ``_set_state``.
-    Learned attributes end in ``_``; every call to ``fit`` starts from scratch.
+    work), declare the values each accepts in ``_parameter_constraints``, and
+    implement ``_fit``, ``_score``, ``_get_state`` and ``_set_state``. Learned
+    attributes end in ``_``; every call to ``fit`` starts from scratch.
     """
 
     #: The key of this model in :data:`recae.models.REGISTRY`.
     name: ClassVar[str] = ""
     #: Whether ``fit`` uses its ``validation`` argument (early stopping).
     uses_validation: ClassVar[bool] = False
+    #: Every constructor parameter → the values it accepts (any one of the
+    #: constraints; see :func:`recae.checks.check_params`), e.g.
+    #: ``{"factors": [Interval(int, 1, None)], "random_state": [Interval(int, 0, None), None]}``.
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {}
 
     # ----------------------------------------------------------------- params
     @classmethod
@@ -121,6 +122,12 @@ class Recommender(abc.ABC):
                 )
             setattr(self, key, value)
         return self
+
+    def _validate_params(self, names: Iterable[str] | None = None) -> None:
+        """Raise ``UsageError`` naming the first parameter (of ``names``; default all)
+        whose value is outside ``_parameter_constraints``."""
+        names = self.param_names() if names is None else names
+        check_params({n: getattr(self, n) for n in names}, self._parameter_constraints, owner=self.name)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -149,6 +156,13 @@ class Recommender(abc.ABC):
         Returns
         -------
         self
+
+        Raises
+        ------
+        DataError
+            For a malformed matrix; ``UsageError`` for a parameter outside the
+            model's ``_parameter_constraints``. Both before any training, and
+            either leaves the model unfitted.
         """
         X = check_matrix(X, "training matrix")
         if X.shape[0] == 0 or X.shape[1] == 0 or X.nnz == 0:
@@ -163,6 +177,7 @@ class Recommender(abc.ABC):
                 )
             validation = (v_in, v_out)
         self._forget()
+        self._validate_params()  # after _forget: a refused refit leaves no earlier state behind
         # Set before _fit so that iterative models can score validation users
         # through the shared ranking path while they train.
         self.n_items_ = X.shape[1]
@@ -255,13 +270,9 @@ class Recommender(abc.ABC):
         scores : float32 array, shape (n_users, k)
             Their scores; ``-inf`` where padded.
         """
-        from recae.evaluation.ranking import topk
-
         self._check_fitted()
         X = check_matrix(X, "input", self.n_items_)
-        if k < 1:
-            raise UsageError(f"k must be ≥ 1, got {k}")
-        k = min(int(k), self.n_items_)
+        k = min(check_k(k), self.n_items_)
         items = np.empty((X.shape[0], k), dtype=np.int64)
         scores = np.empty((X.shape[0], k), dtype=np.float32)
         for rows in iter_batches(X.shape[0], batch_size):
@@ -282,60 +293,21 @@ class Recommender(abc.ABC):
         """Restore what ``_get_state`` returned."""
 
     def save(self, path: str | Path) -> Path:
-        """Write the fitted model to the directory ``path`` (created or replaced).
+        """Write the fitted model to the directory ``path`` (created or replaced); return it.
 
         The directory holds ``recae-model.json`` (class, parameters) and
-        ``state.npz`` (arrays only, read back with ``allow_pickle=False``), so
-        loading executes no code from the files. The directory is written beside
-        its destination and renamed into place: a failed save leaves any
-        earlier model at ``path`` intact.
+        ``state.npz`` (arrays only): see :mod:`recae.models.persistence`. A
+        failed save leaves any earlier model at ``path`` intact.
         """
         self._check_fitted()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        meta = {
-            "format": MODEL_FORMAT,
-            "model": self.name,
-            "params": _jsonable(self.get_params()),
-            "n_items": int(self.n_items_),
-        }
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
-            (tmp / _META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
-            # np.asarray keeps 0-d arrays 0-d (ascontiguousarray would make them 1-d)
-            state = {k: np.asarray(v, order="C") for k, v in self._get_state().items()}
-            np.savez(tmp / _STATE_FILE, **state)
-            if path.exists():
-                old = path.with_name(f".{path.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                path.rename(old)
-                tmp.rename(path)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                tmp.rename(path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return path
+        meta = {"model": self.name, "params": jsonable(self.get_params()), "n_items": int(self.n_items_)}
+        return write_model_dir(path, meta, self._get_state())
 
     @staticmethod
     def load(path: str | Path) -> Recommender:
-        """Read a model written by :meth:`save`; its class comes from the registry by name."""
-        from recae.models import get_model_class
-
-        path = Path(path)
-        meta_file = path / _META_FILE
-        if not meta_file.is_file():
-            raise DataError(f"{path}: not a saved recae model (no {_META_FILE})")
-        try:
-            meta = json.loads(meta_file.read_text())
-        except json.JSONDecodeError as e:
-            raise DataError(f"{meta_file}: not valid JSON ({e})") from None
-        if meta.get("format") != MODEL_FORMAT:
-            raise DataError(f"{meta_file}: unknown format {meta.get('format')!r}, expected {MODEL_FORMAT!r}")
-        model = get_model_class(meta["model"])(**meta["params"])
-        with np.load(path / _STATE_FILE, allow_pickle=False) as npz:
-            state = {k: npz[k] for k in npz.files}
+        """Read a model written by :meth:`save`; its class is the one registered under its name."""
+        meta, state = read_model_dir(path)
+        model = model_class(meta["model"])(**meta["params"])
         model._set_state(state)
         model.n_items_ = int(meta["n_items"])
         return model
@@ -350,13 +322,23 @@ class Recommender(abc.ABC):
         raise UsageError(f"model {cls.name!r} declares no search space; there is nothing to tune")
 
 
-def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for k, v in params.items():
-        if isinstance(v, tuple):
-            v = list(v)
-        if isinstance(v, np.generic):
-            v = v.item()
-        out[k] = v
-    json.dumps(out)  # fails loudly if a parameter is not plain data
-    return out
+def model_class(name: str) -> type[Recommender]:
+    """The model class whose ``name`` is ``name``, or ``UsageError`` listing the known names.
+
+    Found among the subclasses of :class:`Recommender` (every model in the
+    registry is imported with the :mod:`recae.models` package, which any import
+    of this module runs first), so that this module need not import the
+    registry, which imports it. Only a class that sets ``name`` itself counts:
+    a subclass that inherits its parent's name is not a second model of that name.
+    """
+    found: dict[str, type[Recommender]] = {}
+    stack: list[type[Recommender]] = [Recommender]
+    while stack:
+        for cls in stack.pop().__subclasses__():
+            if cls.__dict__.get("name") and not inspect.isabstract(cls):
+                found.setdefault(cls.name, cls)
+            stack.append(cls)
+    try:
+        return found[name]
+    except KeyError:
+        raise UsageError(f"unknown model {name!r}; known models: {', '.join(found)}") from None

@@ -20,10 +20,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# torch flags its sparse CSR tensors as beta on every first use; the two
-# operations used here (CSR × dense on the CPU) are long-standing and tested.
-warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-
 
 @dataclass(frozen=True)
 class SparseBatch:
@@ -92,9 +88,13 @@ def _input_layer(x: torch.Tensor | SparseBatch, layer: nn.Linear, dropout: nn.Dr
     norms.index_add_(0, x.rows, x.values.pow(2))
     values = dropout(x.values / norms.sqrt().clamp_min(1e-12)[x.rows])
     n, n_items = x.shape
-    # The structure comes from a checked scipy CSR matrix: skip torch's invariant checks.
-    X = torch.sparse_csr_tensor(x.indptr, x.indices, values, (n, n_items), check_invariants=False)
-    XT = torch.sparse_csr_tensor(x.t_indptr, x.t_indices, values[x.perm], (n_items, n), check_invariants=False)
+    with warnings.catch_warnings():
+        # torch flags its sparse CSR tensors as beta on first use; the two
+        # operations used here (CSR × dense on the CPU) are long-standing and tested.
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        # The structure comes from a checked scipy CSR matrix: skip torch's invariant checks.
+        X = torch.sparse_csr_tensor(x.indptr, x.indices, values, (n, n_items), check_invariants=False)
+        XT = torch.sparse_csr_tensor(x.t_indptr, x.t_indices, values[x.perm], (n_items, n), check_invariants=False)
     return _SparseLinear.apply(layer.weight, X, XT) + layer.bias
 
 

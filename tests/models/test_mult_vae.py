@@ -1,0 +1,34 @@
+"""Mult-VAE: the contract, and the KL annealing schedule."""
+
+from __future__ import annotations
+
+import pytest
+
+from recae.models import MultVAE
+from tests.models.contract import ModelContract
+
+
+class TestMultVAEContract(ModelContract):
+    model_class = MultVAE
+    fast_params = dict(
+        hidden_dims=(32,), latent_dim=8, epochs=30, batch_size=40, lr=1e-2, device="cpu",
+        total_anneal_steps=0, anneal_cap=0.05,
+    )
+    bad_params = [
+        {"dropout": 1.5},
+        {"latent_dim": 0},
+        {"hidden_dims": [0]},
+        {"patience": 0},
+        {"anneal_cap": -0.1},
+        {"total_anneal_steps": -1},
+    ]
+    state_kinds = "f"
+
+
+def test_kl_annealing_schedule():
+    vae = MultVAE(anneal_cap=0.2, total_anneal_steps=1000)
+    assert vae.beta(0) == 0.0
+    assert vae.beta(100) == pytest.approx(0.1)
+    assert vae.beta(200) == pytest.approx(0.2)
+    assert vae.beta(10_000) == pytest.approx(0.2)
+    assert MultVAE(anneal_cap=0.3, total_anneal_steps=0).beta(5) == 0.3
