@@ -6,14 +6,7 @@ import argparse
 
 import pandas as pd
 
-from recae.cli.options import (
-    add_dataset_argument,
-    add_output_arguments,
-    add_split_arguments,
-    config_from_args,
-    finish,
-    tracker_for,
-)
+from recae.cli import options
 from recae.errors import UsageError
 from recae.experiment.tuning import tune
 
@@ -31,15 +24,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "tuning run; `recae benchmark --tuned` reuses the best parameters."
         ),
     )
-    add_dataset_argument(parser)
+    options.add_dataset_argument(parser)
     parser.add_argument("--model", required=True, help="the model to tune (a name from the registry, e.g. ease, als, item-knn, mult-vae)")
     parser.add_argument("--trials", type=int, default=30, help="number of trials (default: %(default)s)")
     parser.add_argument("--timeout", type=float, help="seconds after which no new trial is started")
     parser.add_argument("--param", action="append", default=[], metavar="MODEL.NAME=VALUE", help="fix a parameter instead of searching it, e.g. mult-vae.epochs=50 (repeatable)")
     parser.add_argument("--sampler-seed", type=int, default=0, help="seed of Optuna's TPE sampler (default: %(default)s)")
     parser.add_argument("--no-pruning", dest="prune", action="store_false", help="iterative models: never stop a trial early")
-    add_split_arguments(parser)
-    add_output_arguments(
+    options.add_split_arguments(parser)
+    options.add_output_arguments(
         parser, json_help="also write the best parameters, validation and test metrics as JSON to PATH", no_tracking=False
     )
     parser.set_defaults(func=run)
@@ -51,9 +44,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--trials must be at least 1, got {args.trials}")
     if args.timeout is not None and not args.timeout > 0:
         raise UsageError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
-    config = config_from_args(args, models=(args.model,))
+    config = options.config_from_args(args, models=(args.model,))
     result = tune(
-        config, args.model, n_trials=args.trials, timeout=args.timeout, tracker=tracker_for(config),
+        config, args.model, n_trials=args.trials, timeout=args.timeout, tracker=options.tracker_for(config),
         sampler_seed=args.sampler_seed, prune=args.prune,
     )
     best, counts = result.best_trial, result.counts()
@@ -67,4 +60,4 @@ def run(args: argparse.Namespace) -> int:
     print(params.to_string(index=False))
     print(f"\nTest metrics of the best parameters on {result.dataset} ({result.protocol}), mean ± half-width of the 95% CI:")
     print(result.table().to_string(index=False))
-    return finish(result, args, "tuning run")
+    return options.finish(result, args, "tuning run")

@@ -48,16 +48,9 @@ from tqdm.auto import tqdm
 from recae.errors import MemoryBudgetError, ModelFitError, UsageError
 from recae.evaluation.metrics import evaluate
 from recae.evaluation.protocols import Split
+from recae.experiment import runs
 from recae.experiment.config import PRIMARY_METRIC, BenchmarkConfig
 from recae.experiment.results import ModelResult, TrialOutcome, TuningResult, trial_counts
-from recae.experiment.runs import (
-    dataset_label,
-    describe_split,
-    epoch_logger,
-    fit_and_evaluate,
-    log_model_run,
-    prepare_split,
-)
 from recae.experiment.search_space import FixedTrial, draw_params
 from recae.experiment.tracker import BEST_PREFIX, TRIAL_KIND, TUNE_KIND, Run, Tracker
 from recae.models import get_model_class, make_model
@@ -181,7 +174,7 @@ class Objective:
 
     def _fit(self, trial: optuna.trial.Trial, run: Run, outcome: TrialOutcome) -> float:
         """Fit the trial's parameters, record the outcome in ``run``; the validation value."""
-        log_epoch = epoch_logger(run)
+        log_epoch = runs.epoch_logger(run)
 
         def on_epoch(record: dict[str, float]) -> None:
             log_epoch(record)
@@ -263,10 +256,11 @@ def tune(
     ModelFitError
         When no trial completed.
     """
+    # Long only by its docstring: the body is the search's outline, each step a function below.
     fixed = _check_search(config, model, n_trials, timeout)
-    split = prepare_split(config)
-    label, fingerprint, info = dataset_label(config.dataset), split.fingerprint(), split.describe()
-    echo(describe_split(label, info, fingerprint))
+    split = runs.prepare_split(config)
+    label, fingerprint, info = runs.dataset_label(config.dataset), split.fingerprint(), split.describe()
+    echo(runs.describe_split(label, info, fingerprint))
     experiment = f"{label}/{split.protocol}"
     tags = {"dataset": label, "protocol": split.protocol, "split_fingerprint": fingerprint, "model": model}
     pruner = _pruner(model, prune)
@@ -290,7 +284,7 @@ def tune(
         )
         parent.log_metrics({"tune_seconds": time.perf_counter() - start})
         if config.track:
-            log_model_run(parent, final, split, config)
+            runs.log_model_run(parent, final, split, config)
         parent.log_dict(
             {"model": model, "dataset": label, "protocol": split.protocol, "split_fingerprint": fingerprint,
              "params": result.best_params, "best_trial": best.number, "best_epoch": best.best_epoch,
@@ -378,8 +372,8 @@ def _refit_best(parent: Run, model: str, best: TrialOutcome, split: Split, confi
     final_params = dict(best.params)
     if best.best_epoch is not None and "epochs" in get_model_class(model).param_names():
         final_params["epochs"] = best.best_epoch
-    final = fit_and_evaluate(
-        model, final_params, split, config.ks, config.refit, on_epoch=epoch_logger(parent), progress=config.progress
+    final = runs.fit_and_evaluate(
+        model, final_params, split, config.ks, config.refit, on_epoch=runs.epoch_logger(parent), progress=config.progress
     )
     final.run_id = parent.run_id
     return final

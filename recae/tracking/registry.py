@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from recae.errors import UsageError
@@ -100,26 +101,10 @@ def find_tuning_run(
         None when no finished search with best parameters exists. Nothing is
         written to the store (a missing SQLite store is not created).
     """
-    uri = use_store(tracking_uri)
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
-        return None  # no store, no searches: do not create one just to look
-    experiment = mlflow.get_experiment_by_name(f"{dataset}/{protocol}")
-    if experiment is None:
-        return None
-    runs = mlflow.search_runs(
-        experiment_ids=[experiment.experiment_id],
-        filter_string="attributes.status = 'FINISHED' AND tags.`recae.kind` = '{}' AND tags.model = '{}' "
-        "AND tags.dataset = '{}' AND tags.protocol = '{}'".format(
-            TUNE_KIND, *(_quote(v) for v in (model, dataset, protocol))
-        ),
-        max_results=1000,
-    )
-    best_cols = [c for c in runs.columns if c.startswith(f"params.{BEST_PREFIX}")]
-    if runs.empty or not best_cols:
-        return None
-    runs = runs[runs[best_cols].notna().any(axis=1)].sort_values("start_time", ascending=False)
+    runs = _finished_searches(model, dataset, protocol, tracking_uri)
     if runs.empty:
         return None
+    best_cols = [c for c in runs.columns if c.startswith(f"params.{BEST_PREFIX}")]
     fp_col = "tags.split_fingerprint"
     same = runs[runs[fp_col] == fingerprint] if fingerprint and fp_col in runs else runs.iloc[:0]
     row = (same if not same.empty else runs).iloc[0]
@@ -133,6 +118,29 @@ def find_tuning_run(
         model=model, params=params, run_id=str(row["run_id"]), fingerprint=run_fp,
         same_split=fingerprint is None or run_fp == fingerprint,
     )
+
+
+def _finished_searches(model: str, dataset: str, protocol: str, tracking_uri: str | None) -> pd.DataFrame:
+    """The finished searches for ``model`` that logged best parameters, newest first
+    (``mlflow.search_runs`` rows; empty when there is no store, experiment or search)."""
+    uri = use_store(tracking_uri)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return pd.DataFrame()  # no store, no searches: do not create one just to look
+    experiment = mlflow.get_experiment_by_name(f"{dataset}/{protocol}")
+    if experiment is None:
+        return pd.DataFrame()
+    runs = mlflow.search_runs(
+        experiment_ids=[experiment.experiment_id],
+        filter_string="attributes.status = 'FINISHED' AND tags.`recae.kind` = '{}' AND tags.model = '{}' "
+        "AND tags.dataset = '{}' AND tags.protocol = '{}'".format(
+            TUNE_KIND, *(_quote(v) for v in (model, dataset, protocol))
+        ),
+        max_results=1000,
+    )
+    best_cols = [c for c in runs.columns if c.startswith(f"params.{BEST_PREFIX}")]
+    if runs.empty or not best_cols:
+        return pd.DataFrame()
+    return runs[runs[best_cols].notna().any(axis=1)].sort_values("start_time", ascending=False)
 
 
 def _quote(value: str) -> str:
