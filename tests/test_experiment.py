@@ -1,4 +1,4 @@
-"""The benchmark end to end: results, reproducibility, JSON, and what lands in MLflow."""
+"""The benchmark end to end: results, reproducibility, JSON, what lands in MLflow, the config, and the tracker protocol."""
 
 from __future__ import annotations
 
