@@ -8,16 +8,29 @@ Data sets come from the cache (``$RECAE_DATA_DIR``; the Makefile points it at
 
 from __future__ import annotations
 
+import argparse
+import multiprocessing as mp
 import os
+import resource
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
+from recae import data
+from recae.data.synthetic import power_law_interactions
+from recae.evaluation.metrics import evaluate
+from recae.evaluation.protocols import strong_generalization
+from recae.experiment.benchmark import BenchmarkConfig, run_benchmark
+from recae.experiment.tracker import NullTracker
+from recae.models import MultVAE, make_model
+from recae.serving import Catalog, item_popularity
+
 
 def _ml_latest_small() -> Any:
-    from recae import data
-
     ratings = data.load_ratings("ml-latest-small", progress=False)
     ratings = data.kcore(data.binarize(ratings, threshold=3.5), min_user=5)
     return data.to_interactions(ratings, source="ml-latest-small")
@@ -33,13 +46,10 @@ def bench_recommend(k: int = 100, epochs: int = 10) -> dict[str, float]:
     once folding in the raw ``ratings.csv`` (every user of the file, new-user
     path). Throughput counts scoring and writing, not start-up.
     """
-    import mlflow
-    import pandas as pd
-
+    # MLflow (through recae.tracking and the command line) is imported here, not at the
+    # top: the other benchmarks run in fresh processes whose peak memory must not include it.
     from recae.cli import main
-    from recae.models import make_model
-    from recae.serving import item_popularity
-    from recae.tracking.pyfunc import log_model
+    from recae.tracking import MlflowTracker
 
     inter = _ml_latest_small()
     start = time.perf_counter()
@@ -51,19 +61,15 @@ def bench_recommend(k: int = 100, epochs: int = 10) -> dict[str, float]:
         cwd = os.getcwd()
         os.chdir(tmp_path)  # the scratch store keeps its artifacts here
         try:
-            mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-            mlflow.set_experiment("bench")
+            catalog = Catalog(inter.item_ids, item_popularity(inter.matrix), inter.user_ids, inter.matrix)
             times = []
-            with mlflow.start_run():
+            tracker = MlflowTracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+            with tracker.run("bench", "recommend", tags={}) as run:
                 for i in range(3):
                     t = time.perf_counter()
-                    info = log_model(
-                        model, inter.item_ids, item_popularity(inter.matrix), name=f"model-{i}",
-                        user_ids=inter.user_ids, histories=inter.matrix,
-                    )
+                    uri = run.log_model(model, catalog, name=f"model-{i}")
                     times.append(time.perf_counter() - t)
             out["log_model_seconds"] = min(times)
-            uri = info.model_uri
             runs = {
                 "stored histories": ["--model", uri],
                 "fold-in of ratings.csv": ["--model", uri, "--history", "ml-latest-small", "--min-rating", "3.5"],
@@ -90,15 +96,11 @@ def bench_recommend(k: int = 100, epochs: int = 10) -> dict[str, float]:
 
 
 def _peak_rss_mb() -> float:
-    import resource
-
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _isolated(fn_name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     """Run ``fn_name(**kwargs)`` in a fresh process, so that its peak memory is its own."""
-    import multiprocessing as mp
-
     with mp.get_context("spawn").Pool(1) as pool:
         return pool.apply(_child, (fn_name, kwargs))
 
@@ -121,11 +123,11 @@ def bench_mult_vae_ml1m(dataset: str = "ml-1m-lcfn") -> dict[str, Any]:
     Reports test Recall@20 / NDCG@20, seconds per epoch (training only, and
     with the per-epoch validation), the selected epoch and the whole fit time.
     """
-    from recae.experiment.benchmark import BenchmarkConfig, run_benchmark
-
     start = time.perf_counter()
     result = run_benchmark(
-        BenchmarkConfig(dataset=dataset, models=("mult-vae",), track=False, progress=False), echo=lambda _: None
+        BenchmarkConfig(dataset=dataset, models=("mult-vae",), track=False, progress=False),
+        NullTracker(),
+        echo=lambda _: None,
     )
     wall = time.perf_counter() - start
     r = result.models["mult-vae"]
@@ -142,13 +144,6 @@ def bench_mult_vae_ml1m(dataset: str = "ml-1m-lcfn") -> dict[str, Any]:
 
 def bench_scale(n_users: int = 100_000, n_items: int = 20_000, epochs: int = 1) -> dict[str, Any]:
     """Mult-VAE on synthetic ML-20M-like data: seconds per epoch, scoring throughput, memory."""
-    import numpy as np
-
-    from recae.data.synthetic import power_law_interactions
-    from recae.evaluation.metrics import evaluate
-    from recae.evaluation.protocols import strong_generalization
-    from recae.models import MultVAE
-
     data = power_law_interactions(n_users=n_users, n_items=n_items)
     split = strong_generalization(data, heldout_users=max(1, n_users // 10))
     model = MultVAE(epochs=epochs, device="cpu")
@@ -169,8 +164,6 @@ def bench_scale(n_users: int = 100_000, n_items: int = 20_000, epochs: int = 1) 
 
 
 def main() -> None:
-    import argparse
-
     benches = {
         "mult-vae-ml1m": ("Mult-VAE, paper defaults, on ml-1m-lcfn (given split)", "bench_mult_vae_ml1m"),
         "scale": ("Mult-VAE on synthetic 100,000 users x 20,000 items (one epoch)", "bench_scale"),

@@ -9,8 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recae.cli import main, parse_model_params
+from recae.cli import build_parser, main, parse_model_params
+from recae.cli.options import config_from_args, tracker_for
 from recae.errors import UsageError
+from recae.experiment.tracker import NullTracker
+from recae.tracking import MlflowTracker, ReadOnlyTracker
 
 
 def _write(path: Path, text: str) -> Path:
@@ -114,3 +117,13 @@ def test_named_columns_of_a_generic_table(tmp_path, monkeypatch, capsys):
     assert main([*args, "--user-col", "uid", "--item-col", "mid", "--rating-col", "stars"]) == 0
     assert main(args) == 1
     assert "user" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("options", "tracker"),
+    [([], MlflowTracker), (["--no-tracking"], NullTracker), (["--no-tracking", "--tuned"], ReadOnlyTracker)],
+)
+def test_the_tracker_the_command_builds(options, tracker):
+    """Tracking on: MLflow; off: nothing stored, but ``--tuned`` still reads the store's searches."""
+    args = build_parser().parse_args(["benchmark", "--models", "popularity", *options])
+    assert type(tracker_for(config_from_args(args, models=tuple(args.models), track=args.track, tuned=args.tuned))) is tracker

@@ -1,15 +1,29 @@
-"""The benchmark end to end: results, reproducibility, JSON, and what lands in MLflow."""
+"""The benchmark end to end: results, reproducibility, JSON, what lands in MLflow, the config, and the tracker protocol."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import io
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 
 from recae.cli import main
+from recae.errors import UsageError
 from recae.experiment.benchmark import BenchmarkConfig, run_benchmark
+from recae.experiment.tracker import NullRun, NullTracker
+from recae.models import REGISTRY
+from recae.serving import Catalog
+from recae.tracking import MlflowTracker
 from tests.conftest import FAST_BENCHMARK_PARAMS
 
 FAST = {"mult-dae": {"epochs": 3, "hidden_dims": [64], "latent_dim": 16}, "ease": {"l2": 100.0}}
@@ -21,7 +35,7 @@ def tracked(shared_datasets, mlflow_uri):
         dataset="ml-100k", models=("mult-dae", "ease", "popularity"), model_params=FAST,
         tracking_uri=mlflow_uri, progress=False,
     )
-    return run_benchmark(config, echo=lambda _: None), mlflow_uri
+    return run_benchmark(config, MlflowTracker(mlflow_uri), echo=lambda _: None), mlflow_uri
 
 
 def test_runs_are_nested_tagged_and_carry_curves_metrics_and_artifacts(tracked):
@@ -57,8 +71,6 @@ def test_topn_sample_has_raw_ids_and_excludes_inputs(tracked):
     result, uri = tracked
     run_id = result.models["ease"].run_id
     path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="topn_sample.csv", tracking_uri=uri)
-    import pandas as pd
-
     top = pd.read_csv(path)
     assert list(top.columns) == ["user_id", "rank", "item_id", "score"]
     assert top.groupby("user_id").size().eq(20).all()
@@ -75,8 +87,8 @@ def test_every_test_user_is_reported_by_every_model(tracked):
 
 def test_same_seed_gives_identical_metrics(shared_datasets):
     config = dict(dataset="ml-100k", models=("mult-vae",), model_params={"mult-vae": {"epochs": 2, "hidden_dims": [32], "latent_dim": 8}}, track=False, progress=False)
-    a = run_benchmark(BenchmarkConfig(**config), echo=lambda _: None)
-    b = run_benchmark(BenchmarkConfig(**config), echo=lambda _: None)
+    a = run_benchmark(BenchmarkConfig(**config), NullTracker(), echo=lambda _: None)
+    b = run_benchmark(BenchmarkConfig(**config), NullTracker(), echo=lambda _: None)
     assert a.fingerprint == b.fingerprint
     assert a.models["mult-vae"].test_means() == b.models["mult-vae"].test_means()
 
@@ -111,14 +123,169 @@ def test_json_output_and_given_split_directory(tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize("dataset", ["ml-100k", "ml-latest-small"])
 def test_every_model_reports_every_heldout_test_user(dataset, shared_datasets):
     """Strong generalization: no model silently drops the users it never trained on."""
-    from recae.models import REGISTRY
-
     config = BenchmarkConfig(
         dataset=dataset, models=tuple(REGISTRY), model_params=FAST_BENCHMARK_PARAMS, track=False, progress=False
     )
-    result = run_benchmark(config, echo=lambda _: None)
+    result = run_benchmark(config, NullTracker(), echo=lambda _: None)
     n_test = result.split_info["n_test_users"]
     assert n_test > 0
     for name, r in result.models.items():
         assert r.test.n_users == n_test and r.test.n_skipped == 0, name
         assert np.isfinite(r.test.per_user["ndcg_at_100"]).all(), name
+
+
+# ------------------------------------------------------------ the config
+
+
+def test_config_is_frozen_and_create_puts_options_in_canonical_form():
+    config = BenchmarkConfig.create(models=["ease", "popularity"], ks=[50, 20, 20], max_memory=1e9)
+    assert config.models == ("ease", "popularity") and config.ks == (20, 50, 100)
+    assert config.model_params == {"ease": {"max_memory": 1e9}}  # only models that take it
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.ks = (20,)  # type: ignore[misc]
+    explicit = BenchmarkConfig.create(models=("ease",), model_params={"ease": {"max_memory": 5.0}}, max_memory=1e9)
+    assert explicit.model_params == {"ease": {"max_memory": 5.0}}  # the model's own value wins
+    assert list(BenchmarkConfig().to_dict()) == [
+        "dataset", "models", "model_params", "min_rating", "min_user_items", "min_item_users", "heldout_users",
+        "test_prop", "val_prop", "refit", "seed", "ks", "topn_sample_users", "columns", "max_memory", "data_dir",
+        "tracking_uri", "track", "progress", "tuned", "register",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"ks": (20,)}, "BenchmarkConfig.ks is (20,), expected (20, 100)"),
+        ({"models": ["ease"]}, "BenchmarkConfig.models"),
+        ({"models": ("ease",), "max_memory": 1e9}, "BenchmarkConfig.model_params"),
+        ({"models": ("mult-gan",)}, "unknown model 'mult-gan'"),
+        ({"model_params": {"ease": {"bogus": 1}}}, "no parameter 'bogus'"),
+        ({"register": "x", "track": False}, "registering a model needs tracking"),
+    ],
+)
+def test_config_constructor_validates_and_never_rewrites(fields, message):
+    with pytest.raises(UsageError, match=re.escape(message)):
+        BenchmarkConfig(**fields)
+
+
+# ------------------------------------------------------------ the tracker protocol
+
+
+class RecordingRun(NullRun):
+    """A no-op run that remembers what was logged into it (and its nested runs)."""
+
+    def __init__(self, name: str, tags: dict):
+        self.name, self.tags = name, dict(tags)
+        self.children: list[RecordingRun] = []
+        self.params: dict = {}
+        self.metrics: set[str] = set()
+        self.artifacts: dict[str, object] = {}
+        self.models: list[tuple[str, Catalog]] = []
+
+    @contextlib.contextmanager
+    def nested(self, name, tags):
+        child = RecordingRun(name, tags)
+        self.children.append(child)
+        yield child
+
+    def log_params(self, params, prefix=""):
+        self.params.update({f"{prefix}{k}": v for k, v in params.items()})
+
+    def log_metrics(self, metrics, step=None):
+        self.metrics.update(metrics)
+
+    def log_text(self, text, path):
+        self.artifacts[path] = text
+
+    def _keep(self, obj, path):
+        self.artifacts[path] = obj
+
+    log_dict = log_figure = log_frame = _keep
+
+    def log_model(self, model, catalog, name="model"):
+        self.models.append((name, catalog))
+        return None
+
+
+class RecordingTracker(NullTracker):
+    def __init__(self):
+        self.runs: list[tuple[str, RecordingRun]] = []
+
+    @contextlib.contextmanager
+    def run(self, experiment, name, tags):
+        run = RecordingRun(name, tags)
+        self.runs.append((experiment, run))
+        yield run
+
+
+def test_null_tracker_takes_every_call_and_stores_nothing():
+    tracker = NullTracker()
+    with tracker.run("e", "r", tags={"a": 1}) as run, run.nested("child", tags={}) as child:
+        for r in (run, child):
+            r.log_params({"a": 1}, prefix="x.")
+            r.log_metrics({"m": 1.0}, step=1)
+            r.set_tags({"t": "v"})
+            r.log_text("text", "a.txt")
+            r.log_dict({"a": 1}, "a.json")
+            r.log_figure(None, "a.png")
+            r.log_frame(pd.DataFrame(), "a.csv")
+            assert r.log_model(None, None) is None and r.run_id is None
+    assert tracker.find_tuning_run("ease", "ml-100k", "given", "fp") is None
+    with pytest.raises(UsageError, match="registering a model needs tracking"):
+        tracker.register_model("run", "name")
+
+
+def test_the_protocol_carries_a_whole_benchmark(shared_datasets):
+    """Everything a tracked benchmark logs goes through the tracker protocol: runs, params,
+    metrics, tables, figures (savable without pyplot) and the model with its catalogue."""
+    tracker = RecordingTracker()
+    config = BenchmarkConfig(
+        dataset="ml-100k", models=("mult-dae", "popularity"), model_params={"mult-dae": FAST["mult-dae"]}, progress=False
+    )
+    result = run_benchmark(config, tracker, echo=lambda _: None)
+    [(experiment, parent)] = tracker.runs
+    assert experiment == "ml-100k/strong-generalization" and parent.tags["recae.kind"] == "benchmark"
+    assert [c.name for c in parent.children] == ["mult-dae", "popularity"]
+    assert {"comparison.csv", "comparison.md", "comparison.png", "summary.csv", "results.json", "config.json"} == set(
+        parent.artifacts
+    )
+    dae = parent.children[0]
+    assert dae.tags == {**parent.tags, "model": "mult-dae", "recae.kind": "model"}
+    assert {"val/ndcg_at_100", "train/loss", "test/ndcg_at_100", "val_selected/ndcg_at_100", "best_epoch"} <= dae.metrics
+    assert dae.params["epochs"] == 3 and dae.params["split.protocol"] == "strong-generalization"
+    assert set(dae.artifacts) == {"per_user_metrics.csv", "topn_sample.csv", "config.json", "learning_curve.png"}
+    dae.artifacts["learning_curve.png"].savefig(io.BytesIO(), format="png")
+    [(name, catalog)] = dae.models
+    assert name == "model" and catalog.n_items == result.split_info["n_items"]
+    assert result.parent_run_id is None and result.models["mult-dae"].run_id is None
+
+
+NO_TRACKING_LIBRARIES = """
+import sys
+from recae.experiment.benchmark import BenchmarkConfig, run_benchmark
+from recae.errors import UsageError
+from recae.experiment.tracker import NullRun, NullTracker
+
+config = BenchmarkConfig(
+    dataset=sys.argv[1], models=("mult-dae", "ease", "popularity"), heldout_users=5, progress=False,
+    model_params={"mult-dae": {"epochs": 1, "hidden_dims": [8], "latent_dim": 4}},
+)
+result = run_benchmark(config, NullTracker(), echo=lambda _: None)
+assert set(result.models) == {"mult-dae", "ease", "popularity"}
+print(sorted({m.split(".")[0] for m in sys.modules} & {"mlflow", "optuna"}))
+"""
+
+
+@pytest.mark.slow
+def test_a_tracked_benchmark_through_the_null_tracker_imports_neither_mlflow_nor_optuna(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = ["user,item,rating"] + [f"{u},{i},5" for u in range(60) for i in rng.choice(20, size=8, replace=False)]
+    (tmp_path / "r.csv").write_text("\n".join(rows) + "\n")
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run(
+        [sys.executable, "-c", NO_TRACKING_LIBRARIES, str(tmp_path / "r.csv")],
+        capture_output=True, text=True, env=env, cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -25,8 +25,10 @@ from mlflow.exceptions import MlflowException
 
 from recae.cli import main
 from recae.experiment.benchmark import BenchmarkConfig, prepare_split, run_benchmark
-from recae.serving.topn import Catalog
-from recae.tracking.pyfunc import ENTRY_POINT, load_topn
+from recae.models import REGISTRY
+from recae.serving import Catalog
+from recae.tracking import MlflowTracker, load_topn
+from recae.tracking.pyfunc import ENTRY_POINT
 from tests.conftest import FAST_BENCHMARK_PARAMS
 
 K = 20
@@ -63,7 +65,7 @@ def trained(shared_datasets, _mlflow_template, tmp_path_factory):
             tracking_uri=uri, progress=False, register=NAME,
         )
         echoed: list[str] = []
-        bench = run_benchmark(config, echo=echoed.append)
+        bench = run_benchmark(config, MlflowTracker(uri), echo=echoed.append)
         split = prepare_split(config)
         result = bench.models["mult-dae"]
         yield SimpleNamespace(
@@ -103,15 +105,13 @@ def test_pyfunc_model_gives_the_in_memory_top_n_for_every_test_user(trained):
 @pytest.fixture(scope="module")
 def every_model(shared_datasets, _mlflow_template, tmp_path_factory):
     """Every registered model benchmarked on ml-100k and logged, as ``make run`` logs them."""
-    from recae.models import REGISTRY
-
     folder = tmp_path_factory.mktemp("every-model")
     shutil.copy(_mlflow_template, folder / "mlflow.db")
     with _store(folder) as uri:
         config = BenchmarkConfig(
             dataset="ml-100k", models=tuple(REGISTRY), model_params=FAST_BENCHMARK_PARAMS, tracking_uri=uri, progress=False
         )
-        bench = run_benchmark(config, echo=lambda _: None)
+        bench = run_benchmark(config, MlflowTracker(uri), echo=lambda _: None)
     return SimpleNamespace(folder=folder, bench=bench, split=prepare_split(config))
 
 

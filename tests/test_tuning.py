@@ -7,17 +7,25 @@ import time
 import warnings
 from pathlib import Path
 
+import mlflow
 import numpy as np
+import optuna
 import pytest
+from threadpoolctl import threadpool_limits
 
 from recae import cli
-from recae.errors import ModelFitError
+from recae.errors import ModelFitError, UsageError
 from recae.evaluation.protocols import GIVEN, STRONG
-from recae.experiment import benchmark as experiment
-from recae.experiment import tuning
+from recae.experiment import runs, tuning
 from recae.experiment.benchmark import BenchmarkConfig, prepare_split, run_benchmark
-from recae.models.baselines import EASE
+from recae.experiment.tracker import NullTracker
+from recae.experiment.tuned import best_params, with_tuned_params
+from recae.models import get_model_class
+from recae.tracking import MlflowTracker, ReadOnlyTracker
+from recae.tracking.registry import parse_param
 from tests.conftest import planted_blocks
+
+EASE = get_model_class("ease")
 
 
 def _config(shared_datasets: Path, **kwargs) -> BenchmarkConfig:
@@ -36,8 +44,6 @@ def _same(a, b) -> bool:
 @pytest.fixture(autouse=True)
 def _one_blas_thread():
     """EASE's inverse is ~10x slower with two BLAS threads on a busy 2-core machine (oversubscription)."""
-    from threadpoolctl import threadpool_limits
-
     with threadpool_limits(limits=1, user_api="blas"):
         yield
 
@@ -64,10 +70,9 @@ def given_dir(tmp_path: Path) -> Path:
 
 
 def test_tune_tracks_trials_and_best_params_then_benchmark_uses_them(shared_datasets, mlflow_uri):
-    import mlflow
-
     config = _config(shared_datasets, tracking_uri=mlflow_uri)
-    result = tuning.tune(config, "ease", n_trials=3, sampler_seed=0, echo=_quiet)
+    tracker = MlflowTracker(mlflow_uri)
+    result = tuning.tune(config, "ease", n_trials=3, sampler_seed=0, tracker=tracker, echo=_quiet)
 
     assert [t.state for t in result.trials] == ["COMPLETE"] * 3
     values = [t.value for t in result.trials]
@@ -108,9 +113,13 @@ def test_tune_tracks_trials_and_best_params_then_benchmark_uses_them(shared_data
         assert "test/ndcg_at_100" not in run.data.metrics  # trials never see test
 
     # read back with their types, and used by `benchmark --tuned`; popularity has nothing to tune
-    assert tuning.best_params("ease", "ml-100k", STRONG, result.fingerprint, mlflow_uri) == result.best_params
+    assert best_params(tracker, "ease", "ml-100k", STRONG, result.fingerprint) == result.best_params
+    # --tuned --no-tracking: nothing is written, the store's searches are still read
+    read_only = ReadOnlyTracker(mlflow_uri)
+    assert best_params(read_only, "ease", "ml-100k", STRONG, result.fingerprint) == result.best_params
     bench = run_benchmark(
         _config(shared_datasets, models=("ease", "popularity"), tracking_uri=mlflow_uri, tuned=True),
+        tracker,
         echo=_quiet,
     )
     assert bench.models["ease"].params["l2"] == result.best_params["l2"]
@@ -121,26 +130,25 @@ def test_tune_tracks_trials_and_best_params_then_benchmark_uses_them(shared_data
 
 def test_with_tuned_params_explicit_params_win_and_untuned_models_warn(shared_datasets, mlflow_uri):
     config = _config(shared_datasets, tracking_uri=mlflow_uri)
-    result = tuning.tune(config, "ease", n_trials=1, echo=_quiet)
+    tracker = MlflowTracker(mlflow_uri)
+    result = tuning.tune(config, "ease", n_trials=1, tracker=tracker, echo=_quiet)
     bench = _config(
         shared_datasets, models=("ease", "item-knn"), tracking_uri=mlflow_uri, tuned=True,
         model_params={"item-knn": {"neighbors": 7}},
     )
     with pytest.warns(UserWarning, match="item-knn: no finished tuning run"):
-        tuned = tuning.with_tuned_params(bench, STRONG, result.fingerprint, echo=_quiet)
+        tuned = with_tuned_params(bench, tracker, STRONG, result.fingerprint, echo=_quiet)
     assert tuned.model_params == {"ease": result.best_params, "item-knn": {"neighbors": 7}}
 
     explicit = _config(
         shared_datasets, models=("ease",), tracking_uri=mlflow_uri, model_params={"ease": {"l2": 3.0}}
     )
-    assert tuning.with_tuned_params(explicit, STRONG, result.fingerprint, echo=_quiet).model_params == {
+    assert with_tuned_params(explicit, tracker, STRONG, result.fingerprint, echo=_quiet).model_params == {
         "ease": {"l2": 3.0}
     }
 
 
 def test_best_params_prefers_the_split_then_the_latest_and_parses_types(mlflow_uri):
-    import mlflow
-
     mlflow.set_tracking_uri(mlflow_uri)
     mlflow.set_experiment(f"ml-100k/{STRONG}")
     base = {"recae.kind": "tune", "model": "mult-vae", "dataset": "ml-100k", "protocol": STRONG}
@@ -157,20 +165,21 @@ def test_best_params_prefers_the_split_then_the_latest_and_parses_types(mlflow_u
     newer = parent("bbb", {"hidden_dims": "[600, 200]", "lr": "0.01", "anneal_cap": "1.0"})
     parent("aaa", {"lr": "0.5"}, status="FAILED")  # newest, but not finished
     parent("aaa", {"lr": "0.7"}, **{"recae.kind": "tune-trial"})  # a trial, not a search
+    tracker = MlflowTracker(mlflow_uri)
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        same = tuning.best_params("mult-vae", "ml-100k", STRONG, "aaa", mlflow_uri)
+        same = best_params(tracker, "mult-vae", "ml-100k", STRONG, "aaa")
     assert same == {"hidden_dims": [300], "latent_dim": 200, "lr": 0.001, "patience": None}
     assert isinstance(same["latent_dim"], int) and isinstance(same["lr"], float)
 
     with pytest.warns(UserWarning, match=f"no tuning run on split zzz; .* run {newer}, tuned on split bbb"):
-        other = tuning.best_params("mult-vae", "ml-100k", STRONG, "zzz", mlflow_uri)
+        other = best_params(tracker, "mult-vae", "ml-100k", STRONG, "zzz")
     assert other == {"hidden_dims": [600, 200], "lr": 0.01, "anneal_cap": 1.0}
     assert isinstance(other["anneal_cap"], float)
 
-    assert tuning.best_params("ease", "ml-100k", STRONG, "aaa", mlflow_uri) is None
-    assert tuning.best_params("mult-vae", "ml-100k", GIVEN, "aaa", mlflow_uri) is None
+    assert best_params(tracker, "ease", "ml-100k", STRONG, "aaa") is None
+    assert best_params(tracker, "mult-vae", "ml-100k", GIVEN, "aaa") is None
 
 
 @pytest.mark.parametrize(
@@ -179,8 +188,8 @@ def test_best_params_prefers_the_split_then_the_latest_and_parses_types(mlflow_u
      ("True", True), ("bm25", "bm25"), ("auto", "auto"), ("inf", float("inf"))],
 )
 def test_parse_param_inverts_mlflow_text(text, value):
-    assert tuning.parse_param(text) == value
-    assert type(tuning.parse_param(text)) is type(value)
+    assert parse_param(text) == value
+    assert type(parse_param(text)) is type(value)
 
 
 # ------------------------------------------------------------ selection
@@ -200,8 +209,8 @@ def test_trials_see_only_validation_targets_and_test_is_evaluated_once(shared_da
         return wrapped
 
     monkeypatch.setattr(tuning, "evaluate", recorder("trial", tuning.evaluate))
-    monkeypatch.setattr(experiment, "evaluate", recorder("final", experiment.evaluate))
-    result = tuning.tune(config, "ease", n_trials=3, echo=_quiet)
+    monkeypatch.setattr(runs, "evaluate", recorder("final", runs.evaluate))
+    result = tuning.tune(config, "ease", n_trials=3, tracker=NullTracker(), echo=_quiet)
 
     assert seen[:3] == [("trial", "val")] * 3  # the objective: validation only
     assert seen[3:] == [("final", "val"), ("final", "test")]  # the refit, tested once
@@ -211,9 +220,6 @@ def test_trials_see_only_validation_targets_and_test_is_evaluated_once(shared_da
 def test_given_split_iterative_model_pruned_and_failed_trials(given_dir, mlflow_uri, monkeypatch):
     """Under a given split the objective uses the validation holdout carved from the train rows;
     pruned and failed trials are recorded as such and the search goes on."""
-    import mlflow
-    import optuna
-
     config = BenchmarkConfig(
         dataset=str(given_dir), tracking_uri=mlflow_uri, progress=False,
         model_params={"mult-dae": {"epochs": 4, "device": "cpu", "batch_size": 50, "latent_dim": 8, "hidden_dims": [16]}},
@@ -244,7 +250,7 @@ def test_given_split_iterative_model_pruned_and_failed_trials(given_dir, mlflow_
 
     monkeypatch.setattr(tuning, "_fit_on_validation", fit)
     with pytest.warns(UserWarning, match="trial 2 failed: the training loss became nan"):
-        result = tuning.tune(config, "mult-dae", n_trials=4, echo=_quiet)
+        result = tuning.tune(config, "mult-dae", n_trials=4, tracker=MlflowTracker(mlflow_uri), echo=_quiet)
 
     assert [t.state for t in result.trials] == ["COMPLETE", "PRUNED", "FAIL", "COMPLETE"]
     assert all(targets) and len(targets) == 2  # the two complete trials, validation only
@@ -274,7 +280,8 @@ def test_same_sampler_seed_draws_the_same_trials(shared_datasets):
     config = _config(shared_datasets, track=False)
 
     def draws(seed: int) -> list[dict]:
-        return [t.params for t in tuning.tune(config, "ease", n_trials=3, sampler_seed=seed, echo=_quiet).trials]
+        result = tuning.tune(config, "ease", n_trials=3, sampler_seed=seed, tracker=NullTracker(), echo=_quiet)
+        return [t.params for t in result.trials]
 
     first = draws(7)
     assert draws(7) == first
@@ -314,11 +321,9 @@ def test_an_empty_search_space_is_a_usage_error(tmp_path, monkeypatch, capsys):
 
 
 def test_python_api_rejects_bad_trial_counts(shared_datasets):
-    from recae.errors import UsageError
-
     for n in (0, -1, 2.5, True):
         with pytest.raises(UsageError, match="number of trials"):
-            tuning.tune(_config(shared_datasets, track=False), "ease", n_trials=n)
+            tuning.tune(_config(shared_datasets, track=False), "ease", n_trials=n, tracker=NullTracker())
 
 
 def test_cli_tune_prints_the_best_trial_and_writes_json(shared_datasets, mlflow_uri, capsys):

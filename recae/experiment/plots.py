@@ -1,14 +1,15 @@
-"""Figures logged with runs: learning curves and the comparison chart (matplotlib, no display)."""
+"""Figures logged with runs: learning curves and the comparison chart.
+
+Figures are built with matplotlib's object API (``Figure``, not ``pyplot``):
+they are only ever saved to files, so no backend is chosen, no window is
+opened and no figure outlives its caller's reference.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; never a window
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.figure import Figure
 
 
 def learning_curve(history: Sequence[dict[str, float]], title: str = "") -> Figure:
@@ -16,7 +17,8 @@ def learning_curve(history: Sequence[dict[str, float]], title: str = "") -> Figu
     epochs = [r["epoch"] for r in history]
     val_key = next((k for k in (history[0] if history else {}) if k.startswith("val/")), None)
     n_panels = 2 if val_key else 1
-    fig, axes = plt.subplots(1, n_panels, figsize=(5 * n_panels, 3.6), squeeze=False)
+    fig = Figure(figsize=(5 * n_panels, 3.6))
+    axes = fig.subplots(1, n_panels, squeeze=False)
     ax = axes[0, 0]
     ax.plot(epochs, [r["loss"] for r in history], label="loss")
     if "nll" in history[0] and "kl" in history[0]:
@@ -52,7 +54,8 @@ def comparison_chart(
     title: str = "",
 ) -> Figure:
     """Bar chart of one metric per model with its confidence interval as error bars."""
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(names) + 1), 3.6))
+    fig = Figure(figsize=(max(4.0, 1.1 * len(names) + 1), 3.6))
+    ax = fig.subplots()
     err = [[m - lo for m, lo in zip(means, lows)], [hi - m for m, hi in zip(means, highs)]]
     ax.bar(names, means, yerr=err, capsize=4, color="tab:blue", alpha=0.8)
     ax.set_ylabel(metric)
@@ -61,7 +64,3 @@ def comparison_chart(
         ax.set_title(title)
     fig.tight_layout()
     return fig
-
-
-def close(fig: Figure) -> None:
-    plt.close(fig)

@@ -1,5 +1,28 @@
 """MLflow: the only package of recae that imports ``mlflow``.
 
-:mod:`recae.tracking.tracker` logs runs, :mod:`recae.tracking.pyfunc` logs and
-loads recae models as MLflow pyfunc models and registers them.
+:mod:`~recae.tracking.tracker` implements the tracker protocol of
+:mod:`recae.experiment.tracker` over MLflow runs; :mod:`~recae.tracking.pyfunc`
+logs and loads recae models as MLflow pyfunc models; :mod:`~recae.tracking.registry`
+registers them and finds logged models and tuning runs again;
+:mod:`~recae.tracking.store` says which store is used.
 """
+
+from recae.tracking.pyfunc import RecaeModel, load_topn, log_model
+from recae.tracking.registry import CHAMPION, find_tuning_run, model_uri_of_run, register_model
+from recae.tracking.store import tracking_uri, use_store
+from recae.tracking.tracker import MlflowRun, MlflowTracker, ReadOnlyTracker
+
+__all__ = [
+    "CHAMPION",
+    "MlflowRun",
+    "MlflowTracker",
+    "ReadOnlyTracker",
+    "RecaeModel",
+    "find_tuning_run",
+    "load_topn",
+    "log_model",
+    "model_uri_of_run",
+    "register_model",
+    "tracking_uri",
+    "use_store",
+]

@@ -1,6 +1,6 @@
-"""recae models as MLflow pyfunc models: log, fetch, register, serve.
+"""recae models as MLflow pyfunc models: log, fetch, serve.
 
-Besides :mod:`recae.tracking.tracker`, the only module of recae that imports mlflow.
+Registering a logged model and finding it again is :mod:`recae.tracking.registry`.
 
 What a logged model holds (``mlflow.pyfunc.log_model`` with :class:`RecaeModel`)::
 
@@ -45,6 +45,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, requires, version
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,7 @@ from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 from recae.checks import check_k
 from recae.errors import DataError, RecaeError, UsageError
-from recae.models.base import Recommender
+from recae.models import Recommender
 from recae.serving import (
     CATALOG_FILE,
     MODEL_DIR,
@@ -68,17 +69,16 @@ from recae.serving import (
     TopN,
     save_bundle,
 )
-from recae.tracking.tracker import tracking_uri as _tracking_uri  # also quiets MLflow's INFO logs
+from recae.tracking.store import use_store
 
 __all__ = [
-    "CHAMPION",
     "DEFAULT_K",
+    "ENTRY_POINT",
     "MAX_K",
     "RecaeModel",
     "load_topn",
+    "log_catalog_model",
     "log_model",
-    "model_uri_of_run",
-    "register_model",
     "signature_for",
 ]
 
@@ -86,8 +86,6 @@ __all__ = [
 DEFAULT_K = 20
 #: The longest list a request may ask for (also never more than the catalogue).
 MAX_K = 10_000
-#: The registry alias ``recae benchmark --register`` points at the best model.
-CHAMPION = "champion"
 
 #: The file MLflow runs to build the pyfunc model when loading it ("models from
 #: code"): it only imports this class, so loading needs recae installed and runs
@@ -212,8 +210,6 @@ def _pip_requirements() -> list[str]:
     Given explicitly, so that logging skips MLflow's requirement inference
     (which loads the model in a subprocess: seconds per model).
     """
-    from importlib.metadata import PackageNotFoundError, requires, version
-
     reqs = []
     for spec in requires("recae") or []:
         if "extra ==" in spec:
@@ -250,7 +246,7 @@ def log_model(
     item_ids : 1-D array (n_items,)
         Raw id of each item column (numbers or text; stored as a plain array).
     popularity : 1-D int array (n_items,)
-        Training users per item (:func:`recae.serving.topn.item_popularity`): the
+        Training users per item (:func:`recae.serving.item_popularity`): the
         fallback list for users with no known item.
     name : str
         The model's name in the run (``runs:/<run_id>/<name>``).
@@ -269,6 +265,20 @@ def log_model(
         ``.model_uri`` loads it back (``models:/<model_id>``).
     """
     catalog = Catalog(item_ids, popularity, user_ids, histories)
+    return log_catalog_model(
+        model, catalog, name, registered_model_name=registered_model_name, input_example=input_example
+    )
+
+
+def log_catalog_model(
+    model: Recommender,
+    catalog: Catalog,
+    name: str = "model",
+    *,
+    registered_model_name: str | None = None,
+    input_example: pd.DataFrame | None = None,
+) -> Any:
+    """:func:`log_model` with the ids, popularity and histories already in a :class:`Catalog`."""
     with tempfile.TemporaryDirectory(prefix="recae-model-") as tmp, _no_artifact_bars():
         bundle = save_bundle(model, catalog, Path(tmp) / "bundle")
         entry = Path(tmp) / _ENTRY_FILE
@@ -287,36 +297,6 @@ def log_model(
                 "n_known_users": 0 if catalog.user_ids is None else int(catalog.user_ids.shape[0]),
             },
         )
-
-
-def model_uri_of_run(run_id: str, name: str = "model") -> str:
-    """The URI of the model ``name`` logged in run ``run_id`` (``models:/<model_id>``).
-
-    MLflow 3 stores logged models apart from the run's artifacts; ``runs:/<run_id>/<name>``
-    still resolves, but the model id is the direct address.
-    """
-    run = mlflow.MlflowClient().get_run(run_id)
-    models = mlflow.search_logged_models(
-        experiment_ids=[run.info.experiment_id],
-        filter_string=f"source_run_id = '{run_id}' AND name = '{name}'",
-        output_format="list",
-    )
-    if len(models) == 1:
-        return f"models:/{models[0].model_id}"
-    return f"runs:/{run_id}/{name}"
-
-
-def register_model(model_uri: str, name: str, alias: str = CHAMPION) -> str:
-    """Register ``model_uri`` as a new version of ``name`` and point ``alias`` at it.
-
-    Returns the version (as text). ``models:/<name>@<alias>`` then loads it.
-    """
-    try:
-        version = mlflow.register_model(model_uri, name, await_registration_for=0)
-        mlflow.MlflowClient().set_registered_model_alias(name, alias, version.version)
-    except MlflowException as e:
-        raise UsageError(f"cannot register {model_uri} as {name!r}: {e.message}") from None
-    return str(version.version)
 
 
 def _is_local(uri: str) -> Path | None:
@@ -342,7 +322,7 @@ def load_topn(model_uri: str, tracking_uri: str | None = None) -> TopN:
         raise UsageError(
             f"{model_uri}: no such folder, and not a model URI (runs:/<run_id>/model, models:/<name>@champion, ...)"
         )
-    mlflow.set_tracking_uri(_tracking_uri(tracking_uri))
+    use_store(tracking_uri)
     with tempfile.TemporaryDirectory(prefix="recae-fetch-") as tmp, _no_artifact_bars():
         try:
             path = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)

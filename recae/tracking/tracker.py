@@ -1,4 +1,4 @@
-"""Experiment tracking in MLflow: the only module of recae that imports mlflow.
+"""Experiment tracking in MLflow: the tracker protocol of :mod:`recae.experiment.tracker` over MLflow.
 
 Layout: one MLflow experiment per data set and protocol (``ml-100k/strong-generalization``);
 one parent run per benchmark, holding the comparison table; one nested run per
@@ -10,37 +10,31 @@ found together::
     mlflow.search_runs(filter_string="tags.split_fingerprint = '3f2a...'")
 
 The store is ``$MLFLOW_TRACKING_URI`` when set, else ``sqlite:///mlflow.db`` in
-the working directory.
+the working directory (:mod:`recae.tracking.store`).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import math
-import os
 import re
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import pandas as pd
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+from recae.experiment.tracker import NullTracker, TunedParams
+from recae.models import Recommender
+from recae.serving import Catalog
+from recae.tracking.pyfunc import log_catalog_model
+from recae.tracking.registry import find_tuning_run, model_uri_of_run, register_model
+from recae.tracking.store import use_store
+
 _MAX_PARAM_LENGTH = 6000  # MLflow's limit on a parameter value
-
-# MLflow's store migrations and experiment creation log at INFO; recae's own
-# output is the progress bars and the final table.
-logging.getLogger("mlflow").setLevel(logging.WARNING)
-logging.getLogger("alembic").setLevel(logging.WARNING)
-
-
-def tracking_uri(explicit: str | None = None) -> str:
-    """The MLflow store to use: ``explicit``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``."""
-    return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 def metric_key(name: str) -> str:
@@ -61,15 +55,36 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
-class Run:
+@contextmanager
+def _start_run(experiment_id: str, name: str, tags: Mapping[str, Any], nested: bool) -> Iterator[MlflowRun]:
+    """An MLflow run (nested under the active one when ``nested``); it ends FINISHED,
+    or FAILED (KILLED on Ctrl-C) if the block raises, leaving other runs untouched."""
+    with mlflow.start_run(
+        run_name=name,
+        experiment_id=experiment_id,
+        nested=nested,
+        tags={k: str(v) for k, v in tags.items()},
+    ) as active:
+        try:
+            yield MlflowRun(active.info.run_id, experiment_id)
+        except KeyboardInterrupt:
+            mlflow.end_run("KILLED")
+            raise
+
+
+class MlflowRun:
     """Logging into one MLflow run (the active run while its ``with`` block lasts)."""
 
-    def __init__(self, run_id: str):
+    def __init__(self, run_id: str, experiment_id: str):
         self.run_id = run_id
+        self.experiment_id = experiment_id
+
+    def nested(self, name: str, tags: Mapping[str, Any]) -> AbstractContextManager[MlflowRun]:
+        """A run nested under this one, in the same experiment (a context manager)."""
+        return _start_run(self.experiment_id, name, tags, nested=True)
 
     def log_params(self, params: Mapping[str, Any], prefix: str = "") -> None:
-        flat = flatten(params, prefix)
-        items = list(flat.items())
+        items = list(flatten(params, prefix).items())
         for start in range(0, len(items), 100):  # MLflow takes at most 100 params per batch
             mlflow.log_params(dict(items[start : start + 100]))
 
@@ -107,86 +122,51 @@ class Run:
             parent = str(Path(path).parent)
             mlflow.log_artifact(str(file), None if parent == "." else parent)
 
-    def log_artifacts(self, directory: str | Path, path: str | None = None) -> None:
-        mlflow.log_artifacts(str(directory), path)
+    def log_model(self, model: Recommender, catalog: Catalog, name: str = "model") -> str | None:
+        """Log ``model`` as a pyfunc model (:mod:`recae.tracking.pyfunc`); returns its URI."""
+        return log_catalog_model(model, catalog, name=name).model_uri
 
 
-class Tracker:
-    """Opens MLflow runs in one experiment of one store.
+class MlflowTracker:
+    """Runs in an MLflow store (``uri``; see :func:`recae.tracking.store.tracking_uri`).
 
-    Parameters
-    ----------
-    experiment : str
-        Experiment name; recae uses ``"<data set>/<protocol>"``.
-    uri : str, optional
-        Tracking URI (see :func:`tracking_uri`).
+    The store is opened when the first run starts, not on construction.
     """
 
-    def __init__(self, experiment: str, uri: str | None = None):
-        self.uri = tracking_uri(uri)
-        self.experiment = experiment
-        mlflow.set_tracking_uri(self.uri)
-        self.experiment_id = mlflow.set_experiment(experiment).experiment_id
+    def __init__(self, uri: str | None = None):
+        self.uri = uri
 
     @contextmanager
-    def run(self, name: str, tags: Mapping[str, Any] | None = None, nested: bool = False) -> Iterator[Run]:
-        """Start a run (nested under the active one when ``nested``); it ends FINISHED,
-        or FAILED (KILLED on Ctrl-C) if the block raises, leaving other runs untouched."""
-        with mlflow.start_run(
-            run_name=name,
-            experiment_id=self.experiment_id,
-            nested=nested,
-            tags={k: str(v) for k, v in (tags or {}).items()},
-        ) as active:
-            try:
-                yield Run(active.info.run_id)
-            except KeyboardInterrupt:
-                mlflow.end_run("KILLED")
-                raise
+    def run(self, experiment: str, name: str, tags: Mapping[str, Any]) -> Iterator[MlflowRun]:
+        """A top-level run in ``experiment`` (created when missing)."""
+        use_store(self.uri)
+        experiment_id = mlflow.set_experiment(experiment).experiment_id
+        with _start_run(experiment_id, name, tags, nested=False) as run:
+            yield run
 
-    def find_runs(self, filter_string: str = "", max_results: int = 1000) -> pd.DataFrame:
-        """Runs of this experiment as a frame (``mlflow.search_runs``)."""
-        return mlflow.search_runs(
-            experiment_ids=[self.experiment_id], filter_string=filter_string, max_results=max_results
-        )
+    def register_model(self, run_id: str, name: str) -> str:
+        """Register the model logged in run ``run_id`` as ``name``, alias ``champion``; the version."""
+        use_store(self.uri)
+        return register_model(model_uri_of_run(run_id), name)
+
+    def find_tuning_run(
+        self, model: str, dataset: str, protocol: str, fingerprint: str | None = None
+    ) -> TunedParams | None:
+        """See :func:`recae.tracking.registry.find_tuning_run`."""
+        return find_tuning_run(model, dataset, protocol, fingerprint, self.uri)
 
 
-class _NullRun(Run):
-    """A run that records nothing (``--no-tracking``)."""
+class ReadOnlyTracker(NullTracker):
+    """Records nothing, but finds tuning runs in an MLflow store (``--tuned --no-tracking``)."""
 
-    def __init__(self) -> None:
-        self.run_id = None  # type: ignore[assignment]
+    def __init__(self, uri: str | None = None):
+        self.uri = uri
 
-    def log_params(self, params: Mapping[str, Any], prefix: str = "") -> None:
-        pass
-
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        pass
-
-    def set_tags(self, tags: Mapping[str, Any]) -> None:
-        pass
-
-    def log_text(self, text: str, path: str) -> None:
-        pass
-
-    def log_dict(self, obj: Any, path: str) -> None:
-        pass
-
-    def log_figure(self, figure: Any, path: str) -> None:
-        pass
-
-    def log_frame(self, frame: pd.DataFrame, path: str) -> None:
-        pass
-
-    def log_artifacts(self, directory: str | Path, path: str | None = None) -> None:
-        pass
+    def find_tuning_run(
+        self, model: str, dataset: str, protocol: str, fingerprint: str | None = None
+    ) -> TunedParams | None:
+        """See :func:`recae.tracking.registry.find_tuning_run`."""
+        return find_tuning_run(model, dataset, protocol, fingerprint, self.uri)
 
 
-class NullTracker:
-    """Stands in for :class:`Tracker` when tracking is off: the same calls, nothing stored."""
-
-    experiment = ""
-
-    @contextmanager
-    def run(self, name: str, tags: Mapping[str, Any] | None = None, nested: bool = False) -> Iterator[Run]:
-        yield _NullRun()
+__all__ = ["MlflowRun", "MlflowTracker", "ReadOnlyTracker", "flatten", "metric_key"]

@@ -1,0 +1,158 @@
+"""What ``recae benchmark`` and ``recae tune`` share: their options, the config and tracker
+they build from them, and how they end (the run's name, ``--json``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from recae.errors import UsageError
+from recae.experiment.config import BenchmarkConfig
+from recae.experiment.tracker import NullTracker, Tracker
+from recae.files import write_json
+from recae.tracking import MlflowTracker, ReadOnlyTracker
+
+DATA_DIR_HELP = "data set cache (default: $RECAE_DATA_DIR, else ./data)"
+
+
+def parse_value(text: str) -> Any:
+    """``"50"`` → 50, ``"1e-3"`` → 0.001, ``"[600]"`` → [600], ``"none"`` → None, else the string."""
+    if text.lower() in ("none", "null"):
+        return None
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_model_params(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``["mult-vae.epochs=50", ...]`` → ``{"mult-vae": {"epochs": 50}}``."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        model, dot, param = key.partition(".")
+        if not sep or not dot or not model or not param:
+            raise UsageError(f"--param {item!r}: expected MODEL.NAME=VALUE, e.g. mult-vae.epochs=50")
+        out.setdefault(model, {})[param] = parse_value(value)
+    return out
+
+
+def csv_list(text: str) -> list[str]:
+    """``"a, b,,c"`` → ``["a", "b", "c"]``."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _heldout(text: str) -> int | float:
+    value = float(text)
+    return int(value) if value >= 1 and value.is_integer() else value
+
+
+def _memory(text: str) -> float:
+    """``"4GB"`` → 4e9 bytes; ``"500MB"``, ``"2.5G"``, ``"123456"`` (bytes) likewise."""
+    match = re.fullmatch(r"\s*([0-9.]+(?:e[0-9]+)?)\s*([kmgt]?)i?b?\s*", text.lower())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 4GB, 500MB or 123456")
+    return float(match.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}[match.group(2)]
+
+
+def _min_rating(text: str) -> float | None:
+    """``"none"`` → None (keep every rating), else the threshold as a float."""
+    return None if text.lower() == "none" else float(text)
+
+
+# argparse names a type's function in its error messages ("invalid _heldout value: 'x'"):
+# the converters above keep their names, and --ks keeps its lambda, so those messages stay.
+
+
+def add_min_rating_argument(parser: argparse.ArgumentParser, default: float | None, help: str) -> None:
+    """``--min-rating``: keep ratings strictly above it; ``none`` keeps all."""
+    parser.add_argument("--min-rating", type=_min_rating, default=default, help=help)
+
+
+def add_dataset_argument(parser: argparse.ArgumentParser) -> None:
+    """``--dataset``: a named data set or a path."""
+    parser.add_argument("--dataset", default="ml-100k", help="a data set name (ml-100k, ml-1m, ml-10m, ml-20m, ml-25m, ml-latest-small) or a path (default: %(default)s)")
+
+
+def add_split_arguments(parser: argparse.ArgumentParser) -> None:
+    """The split seed, protocol and preprocessing options ``benchmark`` and ``tune`` share."""
+    parser.add_argument("--seed", type=int, default=98765, help="seed of the split (default: %(default)s, the reference code's)")
+    parser.add_argument("--heldout-users", type=_heldout, default=0.1, help="validation and, separately, test users: a count or a fraction (default: %(default)s)")
+    parser.add_argument("--test-prop", type=float, default=0.2, help="fraction of each held-out user's items used as targets (default: %(default)s)")
+    parser.add_argument("--val-prop", type=float, default=0.2, help="given split: fraction of each user's train items held out for validation (default: %(default)s)")
+    parser.add_argument("--no-refit", dest="refit", action="store_false", help="given split: do not refit on the full train rows after selection")
+    add_min_rating_argument(parser, 3.5, "keep ratings strictly above this ('none' keeps all; default: %(default)s)")
+    parser.add_argument("--min-user-items", type=int, default=5, help="k-core: minimum items per user (default: %(default)s)")
+    parser.add_argument("--min-item-users", type=int, default=0, help="k-core: minimum users per item (default: %(default)s)")
+    parser.add_argument("--user-col", help="CSV/TSV/Parquet data: the user column (default: user)")
+    parser.add_argument("--item-col", help="CSV/TSV/Parquet data: the item column (default: item)")
+    parser.add_argument("--rating-col", help="CSV/TSV/Parquet data: the rating column (default: rating, when present)")
+    parser.add_argument("--timestamp-col", help="CSV/TSV/Parquet data: the timestamp column (default: timestamp, when present)")
+    parser.add_argument("--max-memory", type=_memory, metavar="SIZE", help="memory budget for models that estimate theirs (EASE), e.g. 4GB or 500MB (default: the available memory)")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, json_help: str, no_tracking: bool) -> None:
+    """``--ks``, ``--json``, ``--data-dir``, ``--tracking-uri``, (``--no-tracking``), ``--no-progress``."""
+    parser.add_argument("--ks", type=lambda s: [int(k) for k in csv_list(s)], default=[20, 50, 100], help="cut-offs K (default: 20,50,100)")
+    parser.add_argument("--json", metavar="PATH", help=json_help)
+    parser.add_argument("--data-dir", help=DATA_DIR_HELP)
+    parser.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
+    if no_tracking:
+        parser.add_argument("--no-tracking", dest="track", action="store_false", help="do not log to MLflow")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+
+
+def config_from_args(args: argparse.Namespace, **fields: Any) -> BenchmarkConfig:
+    """The config shared by ``benchmark`` and ``tune``, from their common options and ``fields``."""
+    columns = {
+        key: value
+        for key, value in (
+            ("user_col", args.user_col), ("item_col", args.item_col),
+            ("rating_col", args.rating_col), ("timestamp_col", args.timestamp_col),
+        )
+        if value is not None
+    }
+    return BenchmarkConfig.create(
+        dataset=args.dataset,
+        model_params=parse_model_params(args.param),
+        min_rating=args.min_rating,
+        min_user_items=args.min_user_items,
+        min_item_users=args.min_item_users,
+        heldout_users=args.heldout_users,
+        test_prop=args.test_prop,
+        val_prop=args.val_prop,
+        refit=args.refit,
+        seed=args.seed,
+        ks=tuple(args.ks),
+        columns=columns,
+        max_memory=args.max_memory,
+        data_dir=args.data_dir,
+        tracking_uri=args.tracking_uri,
+        progress=args.progress,
+        **fields,
+    )
+
+
+def tracker_for(config: BenchmarkConfig) -> Tracker:
+    """MLflow at ``config.tracking_uri`` when tracking; else a tracker that stores nothing
+    (but still reads the store's tuning runs for ``--tuned``)."""
+    if config.track:
+        return MlflowTracker(config.tracking_uri)
+    if config.tuned:
+        return ReadOnlyTracker(config.tracking_uri)
+    return NullTracker()
+
+
+def finish(result: Any, args: argparse.Namespace, run_kind: str) -> int:
+    """Name the tracked run and write ``--json``; the end of ``benchmark`` and ``tune``."""
+    if result.parent_run_id:
+        print(f"\nMLflow: experiment {result.experiment!r}, {run_kind} {result.parent_run_id}")
+    if args.json:
+        write_json(args.json, result.to_json())
+        print(f"results written to {args.json}")
+    return 0

@@ -1,0 +1,63 @@
+"""``recae tune``: search one model's hyperparameters, then test the best (see recae.experiment.tuning)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+from recae.cli import options
+from recae.errors import UsageError
+from recae.experiment.tuning import tune
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Declare the command and its options on the ``recae`` parser's subcommands."""
+    parser = sub.add_parser(
+        "tune",
+        help="search one model's hyperparameters on validation NDCG@100, then test the best",
+        description=(
+            "Search a model's hyperparameters with Optuna (TPE), selecting on validation NDCG@100: "
+            "the validation users under strong generalization, the holdout carved from the train rows "
+            "under a given split (never the test targets). The best parameters are then fitted as in "
+            "`recae benchmark` and evaluated once on test. Each trial is a nested MLflow run under one "
+            "tuning run; `recae benchmark --tuned` reuses the best parameters."
+        ),
+    )
+    options.add_dataset_argument(parser)
+    parser.add_argument("--model", required=True, help="the model to tune (a name from the registry, e.g. ease, als, item-knn, mult-vae)")
+    parser.add_argument("--trials", type=int, default=30, help="number of trials (default: %(default)s)")
+    parser.add_argument("--timeout", type=float, help="seconds after which no new trial is started")
+    parser.add_argument("--param", action="append", default=[], metavar="MODEL.NAME=VALUE", help="fix a parameter instead of searching it, e.g. mult-vae.epochs=50 (repeatable)")
+    parser.add_argument("--sampler-seed", type=int, default=0, help="seed of Optuna's TPE sampler (default: %(default)s)")
+    parser.add_argument("--no-pruning", dest="prune", action="store_false", help="iterative models: never stop a trial early")
+    options.add_split_arguments(parser)
+    options.add_output_arguments(
+        parser, json_help="also write the best parameters, validation and test metrics as JSON to PATH", no_tracking=False
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the search, print the best trial, its parameters and test metrics, write ``--json``."""
+    if args.trials < 1:
+        raise UsageError(f"--trials must be at least 1, got {args.trials}")
+    if args.timeout is not None and not args.timeout > 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
+    config = options.config_from_args(args, models=(args.model,))
+    result = tune(
+        config, args.model, n_trials=args.trials, timeout=args.timeout, tracker=options.tracker_for(config),
+        sampler_seed=args.sampler_seed, prune=args.prune,
+    )
+    best, counts = result.best_trial, result.counts()
+    epoch = f", epoch {best.best_epoch}" if best.best_epoch is not None else ""
+    print()
+    print(
+        f"Best of {len(result.trials)} trials ({counts['COMPLETE']} complete, {counts['PRUNED']} pruned, "
+        f"{counts['FAIL']} failed): trial {best.number}, validation ndcg@100 {best.value:.4f}{epoch}"
+    )
+    params = pd.DataFrame({"parameter": list(result.best_params), "value": [repr(v) for v in result.best_params.values()]})
+    print(params.to_string(index=False))
+    print(f"\nTest metrics of the best parameters on {result.dataset} ({result.protocol}), mean ± half-width of the 95% CI:")
+    print(result.table().to_string(index=False))
+    return options.finish(result, args, "tuning run")

@@ -1,0 +1,137 @@
+"""What determines a benchmark's result: one frozen, validated :class:`BenchmarkConfig`.
+
+The command line builds it with :meth:`BenchmarkConfig.create`, which puts the
+options in their one canonical form; constructing the class directly checks
+that the fields are already in that form. Either way nothing is rewritten
+after construction, and an unknown model or parameter fails here, before any
+data is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from recae.errors import UsageError
+from recae.models import REGISTRY, get_model_class, make_model
+
+#: The models a benchmark trains when none are named: the autoencoders and every baseline.
+DEFAULT_MODELS: tuple[str, ...] = ("mult-vae", "mult-dae", "ease", "als", "bpr", "item-knn", "popularity")
+#: The metric that selects epochs, trials and the registered model, and ranks the printed table.
+PRIMARY_METRIC = "ndcg_at_100"
+#: The cut-off of :data:`PRIMARY_METRIC`: every benchmark evaluates it.
+SELECTION_K = 100
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """Everything that determines a benchmark's result (logged as ``config.json``).
+
+    Preprocessing applies to rating files (not to given train/test splits):
+    keep ratings strictly above ``min_rating`` (the paper: 3.5; ``None`` keeps
+    all), then iterative k-core with ``min_user_items`` / ``min_item_users``
+    (the paper: users with at least 5 items).
+
+    The canonical form, which :meth:`create` produces and the constructor
+    checks: ``models`` a tuple of registry names; ``ks`` sorted, distinct and
+    holding 100 (the selection metric is NDCG@100); ``model_params`` one dict
+    per model, with ``max_memory`` filled in for the models that take it.
+
+    Raises
+    ------
+    UsageError
+        An unknown model or parameter, ``register`` without ``track``, or
+        fields not in canonical form.
+    """
+
+    dataset: str = "ml-100k"
+    models: tuple[str, ...] = DEFAULT_MODELS
+    model_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    min_rating: float | None = 3.5
+    min_user_items: int = 5
+    min_item_users: int = 0
+    heldout_users: int | float = 0.1
+    test_prop: float = 0.2
+    val_prop: float = 0.2
+    refit: bool = True
+    seed: int = 98765
+    ks: tuple[int, ...] = (20, 50, 100)
+    topn_sample_users: int = 20
+    #: Column names for CSV/TSV/Parquet data: ``user_col``, ``item_col``,
+    #: ``rating_col``, ``timestamp_col`` (see :func:`recae.data.read_table`).
+    columns: dict[str, str] = field(default_factory=dict)
+    #: Memory budget in bytes for models that estimate theirs (EASE's ``max_memory``).
+    max_memory: float | None = None
+    data_dir: str | None = None
+    tracking_uri: str | None = None
+    track: bool = True
+    progress: bool = True
+    #: Use the best parameters ``recae tune`` found on this data set and protocol
+    #: (``model_params`` still win); see :func:`recae.experiment.tuned.with_tuned_params`.
+    tuned: bool = False
+    #: Register the best model (validation NDCG@100) in the MLflow model registry
+    #: under this name and point the alias ``champion`` at it.
+    register: str | None = None
+
+    @classmethod
+    def create(cls, **options: Any) -> BenchmarkConfig:
+        """A config from loosely typed options (any sequences, ks without 100, ``max_memory``).
+
+        ``models`` becomes a tuple; ``ks`` sorted and distinct, with 100 added;
+        ``model_params`` copied, with ``max_memory`` (when given) set for every
+        model of ``models`` that takes it and was not given its own.
+        """
+        defaults = {f.name: f.default for f in fields(cls)}
+        models = tuple(options.get("models", defaults["models"]))
+        ks = canonical_ks(options.get("ks", defaults["ks"]))
+        params = _params_with_memory(options.get("model_params", {}), models, options.get("max_memory"))
+        return cls(**{**options, "models": models, "ks": ks, "model_params": params})
+
+    def __post_init__(self) -> None:
+        if self.register is not None and not self.track:
+            raise UsageError("registering a model needs tracking; drop --no-tracking or --register")
+        for name in self.models:
+            get_model_class(name)  # an unknown model fails here, naming the known ones
+        for name, params in self.model_params.items():
+            make_model(name, **params)  # an unknown parameter fails here, before any work
+        expected = {
+            "models": tuple(self.models),
+            "ks": canonical_ks(self.ks),
+            "model_params": _params_with_memory(self.model_params, self.models, self.max_memory),
+        }
+        for name, value in expected.items():
+            if getattr(self, name) != value:
+                raise UsageError(
+                    f"BenchmarkConfig.{name} is {getattr(self, name)!r}, expected {value!r}; "
+                    "BenchmarkConfig.create(...) puts the options in that form"
+                )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as plain data: the keys of ``config.json``."""
+        return asdict(self)
+
+    def params_for(self, name: str) -> dict[str, Any]:
+        """The explicit parameters of model ``name`` (a copy; empty when none were given)."""
+        return dict(self.model_params.get(name, {}))
+
+
+def canonical_ks(ks: Iterable[int]) -> tuple[int, ...]:
+    """The cut-offs sorted and distinct, with :data:`SELECTION_K` among them."""
+    return tuple(sorted({*(int(k) for k in ks), SELECTION_K}))
+
+
+def _params_with_memory(
+    model_params: Mapping[str, Mapping[str, Any]], models: Sequence[str], max_memory: float | None
+) -> dict[str, dict[str, Any]]:
+    """``model_params`` copied, with ``max_memory`` set for each of ``models`` that takes it
+    and has none of its own (an unknown model is left for the registry to name)."""
+    out = {name: dict(params) for name, params in model_params.items()}
+    if max_memory is not None:
+        for name in models:
+            if name in REGISTRY and "max_memory" in REGISTRY[name].param_names():
+                out.setdefault(name, {}).setdefault("max_memory", max_memory)
+    return out
+
+
+__all__ = ["DEFAULT_MODELS", "PRIMARY_METRIC", "SELECTION_K", "BenchmarkConfig", "canonical_ks"]
