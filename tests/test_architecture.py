@@ -1,0 +1,41 @@
+"""The package's layers hold: import-linter's contracts, and MLflow only in recae.tracking."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "recae"
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+@pytest.mark.skipif(not LINT_IMPORTS.exists(), reason="import-linter is not installed")
+def test_import_contracts_hold() -> None:
+    """The layers, forbidden imports and acyclic-packages contracts of pyproject.toml."""
+    done = subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def test_only_the_tracking_package_imports_mlflow() -> None:
+    pattern = re.compile(r"^\s*(import mlflow|from mlflow[\s.])", re.MULTILINE)
+    importers = sorted(
+        str(path.relative_to(ROOT)) for path in PACKAGE.rglob("*.py") if pattern.search(path.read_text())
+    )
+    assert importers, "recae.tracking should import mlflow"
+    assert all(name.startswith("recae/tracking/") for name in importers), importers
+
+
+def test_no_module_is_over_about_400_lines() -> None:
+    long = {
+        str(path.relative_to(ROOT)): n
+        for path in PACKAGE.rglob("*.py")
+        if (n := len(path.read_text().splitlines())) > 450
+    }
+    assert not long, long
