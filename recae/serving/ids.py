@@ -229,6 +229,7 @@ def id_labels(values: Any, name: str, source: str) -> np.ndarray:
 
 
 def _require(values: np.ndarray, dtype: np.dtype, problem: str, source: str) -> np.ndarray:
+    """:func:`convert_ids`, or ``DataError`` with ``problem`` (a template of ``value``) for the first bad row."""
     converted, ok = convert_ids(values, dtype)
     if not ok.all():
         row = int(np.flatnonzero(~ok)[0])
