@@ -54,3 +54,16 @@ def test_read_id_list_formats(tmp_path):
         read_id_list(tmp_path / "d.txt", "item")
     with pytest.raises(DataError, match="no such file"):
         read_id_list(tmp_path / "nope.txt", "item")
+
+
+def test_only_ascii_integers_within_int64_are_read_as_integer_ids(tmp_path):
+    """Other digits and integers beyond int64 stay text (and then match no integer id)."""
+    (tmp_path / "a.txt").write_text(" 1000 \n+1010\n", encoding="utf-8")
+    assert read_id_list(tmp_path / "a.txt", "item").tolist() == [1000, 1010]
+    for text in ("\u0661\u0660\u0660\u0660", "\uff11\uff10\uff10\uff10", str(2**64)):
+        (tmp_path / "b.txt").write_text(f"1010\n{text}\n", encoding="utf-8")
+        assert read_id_list(tmp_path / "b.txt", "item").tolist() == ["1010", text]
+    j = tmp_path / "h.json"
+    j.write_text(json.dumps({"\u0661": [1000], "2": [2**64]}), encoding="utf-8")
+    frame = read_history(j)
+    assert frame["user"].tolist() == ["\u0661", "2"] and frame["item"].tolist() == [1000, 2**64]

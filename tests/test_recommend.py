@@ -17,7 +17,7 @@ from recae.checks import check_k
 from recae.cli import main
 from recae.errors import DataError, UsageError
 from recae.models import REGISTRY, make_model
-from recae.serving import Catalog, TopN, item_popularity, read_history, save_bundle
+from recae.serving import Catalog, TopN, item_popularity, read_history, require_ids, save_bundle
 from tests.conftest import planted_blocks
 from tests.test_contract import FAST
 
@@ -129,6 +129,66 @@ def test_listed_users_missing_from_the_history_get_the_fallback(topn, planted):
         hist = topn.fold_in(_as_frame(new[:3], np.arange(3)), users=np.array([2, 99, 0]))
     assert hist.user_ids.tolist() == [2, 99, 0]
     assert hist.X.getnnz(axis=1).tolist() == [new[2].nnz, 0, new[0].nnz]
+
+
+# ---------------------------------------------------------------------- ids
+# Every spelling of the integer 1000 that names it exactly, and values that do not.
+EXACTLY_1000 = [1000, np.int64(1000), np.uint16(1000), 1000.0, np.float32(1000), "1000", " 1000 ", "+1000", "1000.0"]
+NOT_1000 = [
+    1000.9, "1000.9", np.float64(1000.5), "1e3", "\u0661\u0660\u0660\u0660", "\uff11\uff10\uff10\uff10",
+    "1_000", True, np.True_, "true", None, float("nan"), float("inf"), "", 2**64 + 1000, str(2**64 + 1000),
+]
+
+
+@pytest.mark.parametrize("value", EXACTLY_1000 + NOT_1000, ids=repr)
+def test_integer_ids_match_exact_integer_values_only(topn, value):
+    """A fraction, a bool, non-ASCII digits or an integer beyond int64 is no item
+    of a model with integer ids (``50.9`` was once read as 50)."""
+    expected = 0 if any(value is v for v in EXACTLY_1000) else -1
+    assert topn.catalog.item_positions([value, 1010]).tolist() == [expected, 1]
+    assert topn.catalog.item_positions(np.array([value, "1010"], dtype=object)).tolist() == [expected, 1]
+
+
+def test_bools_never_match_and_lists_keep_each_elements_type():
+    """``[True, 0.0]`` must not become ``[1, 0]`` on its way into an array."""
+    ints = Catalog(np.arange(5), np.ones(5, dtype=np.int64))
+    assert ints.item_positions([True, False, 1, 0.0]).tolist() == [-1, -1, 1, 0]
+    assert ints.item_positions(np.array([True, False])).tolist() == [-1, -1]
+    text = Catalog(np.array(["12", "m1", "True", "nan"]), np.ones(4, dtype=np.int64))
+    values = [12, 12.0, np.int64(12), " m1 ", "m1", True, np.True_, 12.5, float("nan"), None, "", "M1"]
+    assert text.item_positions(values).tolist() == [0, 0, 0, 1, 1, -1, -1, -1, -1, -1, -1, -1]
+
+
+def test_a_user_id_that_is_no_id_is_named_in_the_error(topn):
+    for users in ([True, 1], [1.5, 1], ["", "a"]):
+        frame = pd.DataFrame({"user": pd.Series(users, dtype=object), "item": [1000, 1010]})
+        with pytest.raises(DataError, match=r"history: row 1: user id .* is not an id"):
+            topn.fold_in(frame)
+    frame = pd.DataFrame({"user": [1, 2], "item": [1000, 1010]})
+    with pytest.raises(DataError, match=r"users list: row 2: user id True is not an id"):
+        topn.fold_in(frame, users=[1, True])
+    with pytest.raises(DataError, match=r"users list: row 1: user id True is not an id"):
+        topn.known([True, USER_IDS[1]])
+
+
+def test_text_ids_are_matched_once_normalized(topn):
+    """Surrounding spaces do not count, in user ids and item ids alike."""
+    frame = pd.DataFrame({"user": [" a", "a ", "b"], "item": [" 1000", "1010 ", 1020]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hist = topn.fold_in(frame, users=["b", " a "])
+    assert hist.user_ids.tolist() == ["b", "a"]
+    assert hist.X.getnnz(axis=1).tolist() == [1, 2]
+
+
+def test_require_ids_names_the_first_value_that_is_not_an_id_of_the_type():
+    np.testing.assert_array_equal(require_ids(["7", 8.0, " 9"], np.dtype(np.int64), "item_id", "request"), [7, 8, 9])
+    with pytest.raises(DataError, match=r"^request: row 2: item_id 1000.9 is not an integer id$"):
+        require_ids(np.array([1000, 1000.9]), np.dtype(np.int64), "item_id", "request")
+    with pytest.raises(DataError, match=r"row 3: user_id True is not an integer id"):
+        require_ids([1, 2, True], np.dtype(np.int64), "user_id", "request")
+    with pytest.raises(DataError, match=r"row 1: item_id False is not an id \(an integer or a non-empty text\)"):
+        require_ids([False], np.dtype(str), "item_id", "request")
 
 
 # ---------------------------------------------------------- stored histories

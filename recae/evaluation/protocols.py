@@ -8,9 +8,10 @@ Two protocols:
     among training users are dropped everywhere. Each validation and test
     user's items are split at random into fold-in (80%, the model's input) and
     held-out (20%, the targets), exactly as the reference code does: users
-    with fewer than ``min_items_to_split`` items (after the item filter) would
-    get no targets there, so they are left out of the held-out sets and
-    counted. Models are selected on validation NDCG@100.
+    with fewer than ``min_items_to_split`` items (after the item filter), or
+    too few for ``int(test_prop · n) ≥ 1``, would get no targets there, so
+    they are left out of the held-out sets and counted. Models are selected
+    on validation NDCG@100.
 
 ``given_split``
     A fixed train/test split (e.g. ``ml-1m-lcfn``): each user's train row is
@@ -100,9 +101,9 @@ def strong_generalization(
         Seeds the user permutation and the per-user holdout (the reference
         code uses 98765).
     min_items_to_split : int
-        Held-out users need at least this many items (after the item filter)
-        to be split; shorter ones are left out of the held-out sets and
-        counted in ``info`` (reference code: 5).
+        Held-out users need at least this many items (after the item filter),
+        and at least one target, to be split; shorter ones are left out of the
+        held-out sets and counted in ``info`` (reference code: 5).
 
     Returns
     -------
@@ -176,10 +177,13 @@ def _fold_in_and_out(
 ) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
     """Held-out users' rows split into (fold-in, targets), and which rows were long enough.
 
-    Rows with fewer than ``min_items`` items would get no targets: they are left
-    out of both matrices; the bool mask (n_rows,) marks the rows kept.
+    Rows with fewer than ``min_items`` items, or so few that ``int(prop · n)``
+    is 0, would get no targets: they are left out of both matrices; the bool
+    mask (n_rows,) marks the rows kept.
     """
-    enough = np.diff(rows.indptr) >= min_items
+    n = np.diff(rows.indptr)
+    # int(prop · n) ≥ 1 always holds for the paper's prop = 0.2 and min_items = 5.
+    enough = (n >= min_items) & ((prop * n).astype(np.int64) >= 1)
     X_in, X_out = _holdout_rows(rows[enough], prop, rng, min_items)
     return X_in, X_out, enough
 

@@ -154,13 +154,15 @@ class Split:
         if self.refit_train is None:
             raise DataError("split: the given protocol needs refit_train (the full train rows)")
         # Validation targets must come from the train rows, never from the test rows.
-        pos = {u: i for i, u in enumerate(self.test_users.tolist())}
-        rows = np.array([pos.get(u, -1) for u in self.val_users.tolist()])
+        # A validation user need not be a test user (a user without test items).
+        rows = _positions(self.train_users, self.val_users)
         if (rows < 0).any():
-            raise DataError("split: validation users missing from the test-input rows")
-        if self.val_out.multiply(self.test_out[rows]).nnz:
+            raise DataError("split: validation users missing from the train rows")
+        test_rows = _positions(self.test_users, self.val_users)
+        tested = test_rows >= 0
+        if self.val_out[tested].multiply(self.test_out[test_rows[tested]]).nnz:
             raise DataError("split leaks: validation targets overlap the test targets")
-        if (self.val_out - self.val_out.multiply(self.test_in[rows])).nnz:
+        if (self.val_out - self.val_out.multiply(self.refit_train[rows])).nnz:
             raise DataError("split leaks: validation targets that are not train items")
 
     def describe(self) -> dict[str, Any]:
@@ -176,3 +178,9 @@ class Split:
         }
         out.update(self.info)
         return out
+
+
+def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """The row of each of ``wanted`` in ``ids``, -1 where absent: int64 (len(wanted),)."""
+    pos = {u: i for i, u in enumerate(ids.tolist())}
+    return np.array([pos.get(u, -1) for u in wanted.tolist()], dtype=np.int64)

@@ -119,11 +119,13 @@ class Catalog:
         return self.histories is not None
 
     def item_positions(self, raw: Any) -> np.ndarray:
-        """Column of each raw item id, ``-1`` for ids the model does not know."""
+        """Column of each raw item id (matched by :func:`~recae.serving.ids.convert_ids`),
+        ``-1`` for ids the model does not know: int64 (n,)."""
         return lookup_ids(raw, self.item_ids, self._item_index)
 
     def user_positions(self, raw: Any) -> np.ndarray:
-        """Row of each raw user id in ``histories``, ``-1`` for unknown users."""
+        """Row of each raw user id in ``histories`` (matched by
+        :func:`~recae.serving.ids.convert_ids`), ``-1`` for unknown users: int64 (n,)."""
         if self.user_ids is None:
             return np.full(len(raw), -1, dtype=np.int64)
         return lookup_ids(raw, self.user_ids, self._user_index)

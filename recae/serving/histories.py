@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from recae.data import binarize, load_ratings
 from recae.errors import DataError, UsageError
 from recae.serving.catalog import Catalog
-from recae.serving.ids import INT_TEXT, lookup_ids, unique_in_order
+from recae.serving.ids import id_labels, ids_from_text, lookup_ids, unique_in_order
 
 __all__ = ["Histories", "map_history", "read_history", "read_id_list", "stored_histories"]
 
@@ -89,7 +89,7 @@ def map_history(
     if pd.isna(raw_users).any():
         row = int(np.flatnonzero(pd.isna(raw_users))[0])
         raise DataError(f"{source}: row {row + 1} has no user id")
-    codes, out_users, n_absent = _user_rows(raw_users, users)
+    codes, out_users, n_absent = _user_rows(id_labels(raw_users, "user id", source), users)
     raw_items = history["item"].to_numpy()
     # A row without an item names a user with an empty history (JSON ``"u": []``).
     no_item = np.asarray(pd.isna(raw_items), dtype=bool)
@@ -127,7 +127,7 @@ def _user_rows(raw_users: np.ndarray, users: Any | None) -> tuple[np.ndarray, np
     uniques = np.asarray(uniques)
     if users is None:
         return codes, uniques, 0
-    wanted = unique_in_order(np.asarray(users))
+    wanted = unique_in_order(id_labels(users, "user id", "users list"))
     pos = lookup_ids(wanted, uniques, pd.Index(uniques))
     # Rows of the history whose user was not asked for are dropped.
     new_row = np.full(len(uniques), -1, dtype=np.int64)
@@ -146,7 +146,7 @@ def stored_histories(catalog: Catalog, users: Any | None = None) -> Histories:
         )
     if users is None:
         return Histories(catalog.user_ids, catalog.histories)
-    wanted = unique_in_order(np.asarray(users))
+    wanted = unique_in_order(id_labels(users, "user id", "users list"))
     rows = catalog.user_positions(wanted)
     n_absent = int((rows < 0).sum())
     X = catalog.histories[np.maximum(rows, 0)]
@@ -215,9 +215,9 @@ def _read_json_history(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: expected a JSON object {{user: [item, ...]}}, got a {type(obj).__name__}")
     if not obj:
         raise DataError(f"{path}: holds no users")
-    users: list[Any] = []
+    users: list[int] = []  # the position of each row's user among the keys
     items: list[Any] = []
-    for user, hist in obj.items():
+    for key, (user, hist) in enumerate(obj.items()):
         if not isinstance(hist, list):
             raise DataError(f"{path}: user {user!r}: expected a list of item ids, got a {type(hist).__name__}")
         for pos, item in enumerate(hist):
@@ -226,18 +226,15 @@ def _read_json_history(path: Path) -> pd.DataFrame:
                     f"{path}: user {user!r}, item #{pos + 1}: {item!r} is not an id (an integer or a non-empty string)"
                 )
         if hist:
-            users.extend([user] * len(hist))
+            users.extend([key] * len(hist))
             items.extend(hist)
         else:
             # An empty list names a user with no history: one row without an
             # item, so that they are scored (popularity list), not left out.
-            users.append(user)
+            users.append(key)
             items.append(None)
-    if all(INT_TEXT.fullmatch(u) for u in obj):
-        user_col = np.array([int(u) for u in users], dtype=np.int64)
-    else:
-        user_col = np.array(users, dtype=object)
-    if all(isinstance(i, int) for i in items):
+    user_col = ids_from_text(list(obj))[users]
+    if all(isinstance(i, int) and -(2**63) <= i < 2**63 for i in items):
         item_col = np.array(items, dtype=np.int64)
     else:
         item_col = np.array(items, dtype=object)
@@ -248,7 +245,7 @@ def read_id_list(path: str | Path, column: str) -> np.ndarray:
     """Raw ids from a file: one per line, or a CSV whose header names ``column``.
 
     Blank lines are skipped. Returns an int64 array when every id is an
-    integer, else strings.
+    integer (see :func:`~recae.serving.ids.ids_from_text`), else strings.
     """
     path = Path(path)
     if not path.exists():
@@ -282,7 +279,5 @@ def read_id_list(path: str | Path, column: str) -> np.ndarray:
     values = [v for v in values if v]
     if not values:
         raise DataError(f"{path}: holds no {column} ids")
-    if all(INT_TEXT.fullmatch(v) for v in values):
-        return np.array([int(v) for v in values], dtype=np.int64)
-    return np.array(values, dtype=str)
+    return ids_from_text(values)
 

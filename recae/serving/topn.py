@@ -9,9 +9,10 @@ here, after everything in between ran on integer indices.
 reads a bundle from a local folder (``recae.tracking.pyfunc`` downloads it from
 a model URI first), and the pyfunc model calls the same code.
 
-Id matching (:mod:`recae.serving.ids`): ids read from files are matched to the
-model's ids by value, converted to the model's id type first. Unknown ids are
-dropped and counted in a warning.
+Id matching (:func:`recae.serving.ids.convert_ids`): ids read from files are
+matched to the model's ids by value, converted to the model's id type first;
+an id that cannot take that type (``50.9`` or ``True`` for integer ids) is
+unknown. Unknown ids are dropped and counted in a warning.
 """
 
 from __future__ import annotations
@@ -95,14 +96,14 @@ class TopN:
             return None
         mask = np.ones(self.n_items, dtype=bool)
         if allow is not None:
-            pos = self.catalog.item_positions(np.asarray(allow))
+            pos = self.catalog.item_positions(allow)
             self._warn_unknown(pos, allow_source)
             if not (pos >= 0).any():
                 raise DataError(f"{allow_source}: none of its {len(pos)} ids is an item the model knows")
             mask[:] = False
             mask[pos[pos >= 0]] = True
         if deny is not None:
-            pos = self.catalog.item_positions(np.asarray(deny))
+            pos = self.catalog.item_positions(deny)
             self._warn_unknown(pos, deny_source)
             mask[pos[pos >= 0]] = False
         if not mask.any():
