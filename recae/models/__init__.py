@@ -6,8 +6,9 @@
     registry.py      REGISTRY (name → class), get_model_class, make_model
     persistence.py   the saved-model folder (JSON parameters + arrays)
     nn.py            Mult-VAE / Mult-DAE networks and their loss functions
-    autoencoder.py   the training loop both autoencoders share
-    mult_vae.py, mult_dae.py, ease.py, als.py, bpr.py, item_knn.py, popularity.py
+    recvae_nn.py     RecVAE's network, composite prior and loss terms
+    autoencoder.py   the training loop the neural autoencoders share
+    mult_vae.py, mult_dae.py, recvae.py, ease.py, als.py, bpr.py, item_knn.py, popularity.py
     _implicit.py     thread limits and the fit call of the models ``implicit`` fits
     memory.py        memory budgets for item × item models
 
@@ -21,6 +22,7 @@ model           learned state                                score of a history 
 ==============  ===========================================  ====================================
 ``mult-vae``    encoder and decoder weights                  decoder logits of the mean code of x
 ``mult-dae``    encoder and decoder weights                  the network's logits for x
+``recvae``      encoder and decoder weights                  decoder logits of the mean code of x
 ``popularity``  users per item                               the same count vector for everyone
 ``ease``        ``B`` (items × items, zero diagonal)         ``x @ B``
 ``als``         item factors ``Y``                           ``x_u @ Yᵀ``, ``x_u`` solved from ``x``
@@ -45,6 +47,7 @@ from recae.models.item_knn import ItemKNN
 from recae.models.mult_dae import MultDAE
 from recae.models.mult_vae import MultVAE
 from recae.models.popularity import Popularity
+from recae.models.recvae import RecVAE
 from recae.models.registry import REGISTRY, get_model_class, make_model
 
 __all__ = [
@@ -56,6 +59,7 @@ __all__ = [
     "MultDAE",
     "MultVAE",
     "Popularity",
+    "RecVAE",
     "Recommender",
     "get_model_class",
     "make_model",
