@@ -6,8 +6,10 @@
     registry.py      REGISTRY (name → class), get_model_class, make_model
     persistence.py   the saved-model folder (JSON parameters + arrays)
     nn.py            Mult-VAE / Mult-DAE networks and their loss functions
-    autoencoder.py   the training loop both autoencoders share
-    mult_vae.py, mult_dae.py, ease.py, als.py, bpr.py, item_knn.py, popularity.py
+    recvae_nn.py     RecVAE's network, composite prior and loss terms
+    autoencoder.py   the training loop the neural autoencoders share
+    mult_vae.py, mult_dae.py, recvae.py, ease.py, edlae.py, als.py, bpr.py, item_knn.py,
+    popularity.py
     _implicit.py     thread limits and the fit call of the models ``implicit`` fits
     memory.py        memory budgets for item × item models
 
@@ -21,8 +23,11 @@ model           learned state                                score of a history 
 ==============  ===========================================  ====================================
 ``mult-vae``    encoder and decoder weights                  decoder logits of the mean code of x
 ``mult-dae``    encoder and decoder weights                  the network's logits for x
+``recvae``      encoder and decoder weights                  decoder logits of the mean code of x
 ``popularity``  users per item                               the same count vector for everyone
 ``ease``        ``B`` (items × items, zero diagonal)         ``x @ B``
+``edlae``       ``B``, or rank-r factors ``E``, ``F`` and a   ``x @ B``, or ``(x @ E) @ Fᵀ + x ⊙ d``
+                diagonal ``d``
 ``als``         item factors ``Y``                           ``x_u @ Yᵀ``, ``x_u`` solved from ``x``
 ``bpr``         item factors + item bias, item counts        ``[x_u, 1] @ Yᵀ``, ``x_u`` fitted to ``x``
 ``item-knn``    sparse item–item similarity ``S``            ``x @ S``
@@ -41,21 +46,25 @@ from recae.models.als import ALS
 from recae.models.base import Recommender
 from recae.models.bpr import BPR
 from recae.models.ease import EASE
+from recae.models.edlae import EDLAE
 from recae.models.item_knn import ItemKNN
 from recae.models.mult_dae import MultDAE
 from recae.models.mult_vae import MultVAE
 from recae.models.popularity import Popularity
+from recae.models.recvae import RecVAE
 from recae.models.registry import REGISTRY, get_model_class, make_model
 
 __all__ = [
     "ALS",
     "BPR",
     "EASE",
+    "EDLAE",
     "REGISTRY",
     "ItemKNN",
     "MultDAE",
     "MultVAE",
     "Popularity",
+    "RecVAE",
     "Recommender",
     "get_model_class",
     "make_model",

@@ -116,6 +116,20 @@ class _Autoencoder(Recommender):
     def _logits(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def _optimizer(self, net: nn.Module) -> torch.optim.Optimizer:
+        """Adam over all of ``net``'s parameters, as the reference code."""
+        return torch.optim.Adam(net.parameters(), lr=self.lr)
+
+    def _batch_loss(
+        self, net: nn.Module, X: sp.csr_matrix, users: np.ndarray, update: int
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Loss of the training users ``users`` (row numbers of ``X``) at step ``update``.
+
+        ``_loss`` of their rows; a model whose loss needs per-user state kept
+        across epochs (RecVAE's previous posterior) overrides this instead.
+        """
+        return self._loss(net, _to_batch(X[users], self.device_), update)
+
     # ------------------------------------------------------------------ training
     def _fit(self, X: sp.csr_matrix, validation: Validation | None, callback: EpochCallback | None) -> None:
         device = resolve_device(self.device)
@@ -128,7 +142,7 @@ class _Autoencoder(Recommender):
             net = self._build(X.shape[1]).to(device)
             self.device_ = device
             self.module_ = net
-            optimizer = torch.optim.Adam(net.parameters(), lr=self.lr)
+            optimizer = self._optimizer(net)
             history: list[dict[str, float]] = []
             best_score, best_epoch, best_state = -math.inf, 0, None
             update = 0
@@ -172,8 +186,7 @@ class _Autoencoder(Recommender):
         sums: dict[str, float] = {}
         perm = rng.permutation(n_users)  # Liang et al. shuffle users every epoch
         for rows in iter_batches(n_users, self.batch_size):
-            x = _to_batch(X[perm[rows]], self.device_)
-            loss, parts = self._loss(net, x, update)
+            loss, parts = self._batch_loss(net, X, perm[rows], update)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

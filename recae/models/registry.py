@@ -14,14 +14,16 @@ from recae.models.als import ALS
 from recae.models.base import Recommender
 from recae.models.bpr import BPR
 from recae.models.ease import EASE
+from recae.models.edlae import EDLAE
 from recae.models.item_knn import ItemKNN
 from recae.models.mult_dae import MultDAE
 from recae.models.mult_vae import MultVAE
 from recae.models.popularity import Popularity
+from recae.models.recvae import RecVAE
 
 #: Name → class, in the order commands list them.
 REGISTRY: dict[str, type[Recommender]] = {
-    cls.name: cls for cls in (MultVAE, MultDAE, EASE, ALS, BPR, ItemKNN, Popularity)
+    cls.name: cls for cls in (MultVAE, MultDAE, RecVAE, EASE, EDLAE, ALS, BPR, ItemKNN, Popularity)
 }
 
 
