@@ -1,7 +1,8 @@
 """Writing files so that a failure never leaves a partial one: one home for that rule.
 
-:func:`atomic_path` yields a temporary path in the destination's folder and
-renames it over the destination only when the block completes; on any error
+:func:`atomic_path` yields a temporary path (for a file or a folder) in the
+destination's folder and renames it over the destination only when the block
+completes (:func:`replace`); on any error
 (Ctrl-C included) the temporary file or folder is removed and the destination
 is untouched.
 """
@@ -30,13 +31,35 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
         yield tmp
-        os.replace(tmp, path)
+        replace(tmp, path)
     except BaseException:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def replace(src: str | Path, dest: str | Path) -> None:
+    """Rename ``src`` to ``dest``, replacing whatever is at ``dest``.
+
+    A file is replaced in one atomic rename. A folder cannot be renamed over a
+    non-empty one, so the old folder is moved aside first, put back if the
+    rename fails, and removed after: ``dest`` always holds the old content or
+    the new one, never a mixture.
+    """
+    src, dest = Path(src), Path(dest)
+    if not (src.is_dir() and dest.is_dir()):
+        os.replace(src, dest)
+        return
+    old = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.old")
+    dest.rename(old)
+    try:
+        src.rename(dest)
+    except BaseException:
+        old.rename(dest)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def write_text(path: str | Path, text: str) -> None:

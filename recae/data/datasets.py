@@ -22,6 +22,7 @@ from recae.data.download import download_folder
 from recae.data.readers import read_ml100k, read_ml_csv, read_ml_dat
 from recae.data.schema import PathLike
 from recae.errors import DataError, UsageError
+from recae.files import replace
 
 #: Environment variable naming the download cache (see :func:`data_dir`).
 DATA_DIR_ENV = "RECAE_DATA_DIR"
@@ -267,7 +268,7 @@ def _download_into(
                 url, scratch, info.member, info.digests, progress=progress, label=info.name
             )
             try:
-                _install(staged, root / info.name, scratch)
+                replace(staged, root / info.name)  # a cached copy is swapped out, not lost
             except OSError:
                 if not target.is_file():  # else another process finished the same download first
                     raise
@@ -289,17 +290,3 @@ def _remove_empty(folders: list[Path]) -> None:
             folder.rmdir()
         except OSError:
             return
-
-
-def _install(staged: Path, dest: Path, scratch: Path) -> None:
-    """Rename ``staged`` to ``dest``; a folder already at ``dest`` is swapped out, not lost."""
-    previous = None
-    if dest.exists():
-        previous = scratch / "previous"
-        dest.rename(previous)  # removed with the scratch folder
-    try:
-        staged.rename(dest)
-    except OSError:
-        if previous is not None:
-            previous.rename(dest)
-        raise

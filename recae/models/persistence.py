@@ -14,14 +14,13 @@ Which class the parameters belong to is decided by the caller
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from recae.errors import DataError
+from recae.files import atomic_path
 
 MODEL_FORMAT = "recae-model/1"
 META_FILE = "recae-model.json"
@@ -31,30 +30,18 @@ STATE_FILE = "state.npz"
 def write_model_dir(path: str | Path, meta: dict[str, Any], state: dict[str, np.ndarray]) -> Path:
     """Write ``meta`` (plus the format tag) and ``state`` to the folder ``path``; return it.
 
-    The folder is written beside its destination and renamed into place, so a
-    failed write leaves any earlier model at ``path`` intact. (A folder that
-    already exists cannot be replaced by one atomic rename: the old one is
-    moved aside first and removed after.)
+    The folder is written beside its destination and renamed into place
+    (:func:`recae.files.atomic_path`), so a failed write leaves any earlier
+    model at ``path`` intact.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": MODEL_FORMAT, **meta}
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with atomic_path(path) as tmp:
+        tmp.mkdir()
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
         # np.asarray keeps 0-d arrays 0-d (ascontiguousarray would make them 1-d)
         np.savez(tmp / STATE_FILE, **{k: np.asarray(v, order="C") for k, v in state.items()})
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            path.rename(old)
-            tmp.rename(path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 
