@@ -76,3 +76,13 @@ def test_parquet_missing_column_and_nan_rating(tmp_path):
     assert "found user, item, r" in raises(DataError, read_table, path, rating_col="stars")
     message = raises(DataError, read_table, path, rating_col="r")
     assert "r.parquet" in message and "row 1" in message and "nan" in message
+
+
+def test_read_table_reads_a_conventionally_named_rating_and_timestamp(write, tmp_path):
+    path = write("r.csv", "user,item,Rating,timestamp,stars\n1,10,4,100,1\n1,20,2.5,200,1\n2,10,5,300,1\n")
+    pd.testing.assert_frame_equal(read_table(path), EXPECTED_SMALL)
+    pd.read_csv(path).to_parquet(tmp_path / "r.parquet")
+    pd.testing.assert_frame_equal(read_table(tmp_path / "r.parquet"), EXPECTED_SMALL)
+    assert read_table(path, rating_col="stars")["rating"].tolist() == [1.0, 1.0, 1.0]  # named wins
+    assert list(read_table(path, rating_col="", timestamp_col="").columns) == ["user", "item"]
+

@@ -26,6 +26,14 @@ COLUMNS = (USER, ITEM, RATING, TIMESTAMP)
 #: The dtype of each column when it holds numbers (ids may also be strings).
 DTYPES = {USER: np.int64, ITEM: np.int64, RATING: np.float64, TIMESTAMP: np.int64}
 
+#: Header names a table's rating and timestamp columns are found by when the
+#: caller names none, in order of preference (MovieLens' ``ratings.csv`` says
+#: ``rating`` and ``timestamp``; other exports capitalise them).
+CONVENTIONAL_NAMES = {
+    RATING: ("rating", "Rating", "RATING"),
+    TIMESTAMP: ("timestamp", "Timestamp", "TIMESTAMP"),
+}
+
 
 def existing_file(path: PathLike) -> Path:
     """``path`` as a Path when it names a file, else DataError (missing, or a directory)."""
@@ -62,3 +70,4 @@ def invalid_values(values: pd.Series, column: str) -> np.ndarray:
     elif column in (USER, ITEM) and pd.api.types.is_string_dtype(values):
         bad |= (values.str.strip() == "").to_numpy(dtype=bool, na_value=False)
     return bad
+
