@@ -12,7 +12,9 @@ the file has them, ``rating`` (float64) and ``timestamp`` (int64)
 (:mod:`recae.data.schema`). Bad input raises :class:`~recae.errors.DataError`
 with a one-line message that names the file, the line (or row, or column) and
 what was expected. Raw ids exist only here and where top-N lists are written
-out; everything downstream works on contiguous integer indices and CSR matrices.
+out; everything downstream works on contiguous integer indices and CSR
+matrices. A cached data file is checked against its recorded digest every time
+it is opened (:mod:`recae.data.integrity`).
 
 The names below are the layer's public interface; import them from ``recae.data``.
 """

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from recae.data.datasets import DATASETS, fetch
+from recae.data.datasets import DATASETS, check_cached_folder, fetch
 from recae.data.datasets import data_dir as resolve_data_dir
 from recae.data.readers import (
     read_adjacency,
@@ -165,13 +165,15 @@ def load_ratings(
 
 
 def _local_path(spec: str, data_dir: PathLike | None) -> Path:
-    """``spec`` as an existing path, or the cache folder of that name; else UsageError."""
+    """``spec`` as an existing path, or the cache folder of that name (checked); else UsageError."""
     path = Path(spec).expanduser()
     if path.exists():
         return path
     root = resolve_data_dir(data_dir)
     if len(path.parts) == 1 and (root / spec).exists():
-        return root / spec  # a data set already laid out in the cache, e.g. ml-1m-lcfn
+        # A data set already laid out in the cache, e.g. ml-1m-lcfn.
+        check_cached_folder(root / spec)
+        return root / spec
     raise UsageError(
         f"{spec}: no such file, nor a folder of the data directory {root}, "
         f"and not a known data set name (known: {', '.join(DATASETS)})"
