@@ -29,6 +29,7 @@ from recae.data.schema import (
     check_columns,
     existing_file,
     invalid_values,
+    normalize_ids,
 )
 from recae.errors import DataError, UsageError
 
@@ -68,9 +69,10 @@ def read_table(
     -------
     DataFrame, one row per data line
         ``user``, ``item``: int64 when every id in the column is an integer,
-        else strings, as written; ``rating`` (float64) and ``timestamp``
-        (int64) when read. Only those columns are read and checked; other
-        columns may hold anything.
+        else strings without surrounding whitespace
+        (:func:`~recae.data.schema.normalize_ids`); ``rating`` (float64) and
+        ``timestamp`` (int64) when read. Only those columns are read and
+        checked; other columns may hold anything.
 
     Raises
     ------
@@ -170,7 +172,10 @@ def _read_delimited(path: Path, wanted: dict[str, str], sep: str, found: list[st
         frame = parse(path, path, layout, {**numeric, **dict.fromkeys(ids, str)})
     if frame.empty:
         raise DataError(f"{path}: no data rows after the header; expected {layout.expected}")
-    return check_values(frame, path, layout)
+    frame = check_values(frame, path, layout)
+    for column in (USER, ITEM):
+        frame[column] = normalize_ids(frame[column])
+    return frame
 
 
 def _parquet_columns(path: Path) -> list[str]:
@@ -209,7 +214,7 @@ def _parquet_column(values: pd.Series, column: str, path: Path, theirs: str) -> 
         if pd.api.types.is_integer_dtype(dtype):
             return values.astype(np.int64)
         if pd.api.types.is_string_dtype(values):  # inspects the values of object columns
-            return values
+            return normalize_ids(values)
         expected = "integer or string ids"
     elif column == RATING:
         if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
