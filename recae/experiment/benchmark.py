@@ -41,15 +41,16 @@ def run_benchmark(config: BenchmarkConfig, tracker: Tracker, echo: Callable[[str
         and one nested run per model; with ``config.tuned`` it also supplies
         the best parameters of earlier searches. ``NullTracker()`` stores nothing.
     echo : callable
-        Receives the one-line description of the split (and the tuned
-        parameters and the registered model, when asked for).
+        Receives the one-line description of the split, the rating threshold
+        when the user chose none (and the tuned parameters and the registered
+        model, when asked for).
 
     Returns
     -------
     BenchmarkResult
         The caller prints or saves it.
     """
-    split = prepare_split(config)
+    split = prepare_split(config, echo)
     label = dataset_label(config.dataset)
     fingerprint = split.fingerprint()
     if config.tuned:  # each model's best parameters from `recae tune`; explicit ones still win

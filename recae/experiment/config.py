@@ -22,6 +22,8 @@ DEFAULT_MODELS: tuple[str, ...] = ("mult-vae", "mult-dae", "ease", "als", "bpr",
 PRIMARY_METRIC = "ndcg_at_100"
 #: The cut-off of :data:`PRIMARY_METRIC`: every benchmark evaluates it.
 SELECTION_K = 100
+#: Ratings kept as positives when no threshold is given: strictly above 3.5 (the paper's).
+DEFAULT_MIN_RATING = 3.5
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class BenchmarkConfig:
     dataset: str = "ml-100k"
     models: tuple[str, ...] = DEFAULT_MODELS
     model_params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    min_rating: float | None = 3.5
+    min_rating: float | None = DEFAULT_MIN_RATING
     min_user_items: int = 5
     min_item_users: int = 0
     heldout_users: int | float = 0.1
@@ -73,6 +75,10 @@ class BenchmarkConfig:
     #: Register the best model (validation NDCG@100) in the MLflow model registry
     #: under this name and point the alias ``champion`` at it.
     register: str | None = None
+    #: Whether the user chose ``min_rating`` (``--min-rating``); when not, a run
+    #: on ratings says which threshold it applies. Changes no result, so it is
+    #: neither compared nor part of ``config.json``.
+    min_rating_given: bool = field(default=False, compare=False)
 
     @classmethod
     def create(cls, **options: Any) -> BenchmarkConfig:
@@ -80,8 +86,10 @@ class BenchmarkConfig:
 
         ``models`` becomes a tuple; ``ks`` sorted and distinct, with 100 added;
         ``model_params`` copied, with ``max_memory`` (when given) set for every
-        model of ``models`` that takes it and was not given its own.
+        model of ``models`` that takes it and was not given its own;
+        ``min_rating_given`` says whether ``min_rating`` is among ``options``.
         """
+        options.setdefault("min_rating_given", "min_rating" in options)
         defaults = {f.name: f.default for f in fields(cls)}
         models = tuple(options.get("models", defaults["models"]))
         ks = canonical_ks(options.get("ks", defaults["ks"]))
@@ -108,8 +116,15 @@ class BenchmarkConfig:
                 )
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field as plain data: the keys of ``config.json``."""
-        return asdict(self)
+        """Every field that determines the result, as plain data: the keys of ``config.json``."""
+        out = asdict(self)
+        del out["min_rating_given"]
+        return out
+
+    @property
+    def default_min_rating(self) -> bool:
+        """Whether ratings are kept above :data:`DEFAULT_MIN_RATING` without the user choosing it."""
+        return not self.min_rating_given and self.min_rating == DEFAULT_MIN_RATING
 
     def params_for(self, name: str) -> dict[str, Any]:
         """The explicit parameters of model ``name`` (a copy; empty when none were given)."""
@@ -134,4 +149,4 @@ def _params_with_memory(
     return out
 
 
-__all__ = ["DEFAULT_MODELS", "PRIMARY_METRIC", "SELECTION_K", "BenchmarkConfig", "canonical_ks"]
+__all__ = ["DEFAULT_MIN_RATING", "DEFAULT_MODELS", "PRIMARY_METRIC", "SELECTION_K", "BenchmarkConfig", "canonical_ks"]

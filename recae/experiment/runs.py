@@ -38,12 +38,21 @@ def dataset_label(spec: str) -> str:
     return spec if spec in datalib.DATASETS else Path(spec).resolve().name
 
 
-def prepare_split(config: BenchmarkConfig) -> Split:
-    """Read the data set named in ``config`` and apply its protocol."""
+def prepare_split(config: BenchmarkConfig, echo: Callable[[str], None] = print) -> Split:
+    """Read the data set named in ``config`` and apply its protocol.
+
+    ``echo`` receives one line naming the rating threshold when the data has
+    ratings and the user chose none (``config.default_min_rating``).
+    """
     raw = datalib.load(config.dataset, data_dir=config.data_dir, **config.columns)
     if raw.is_given_split:
         return given_split(raw.train, raw.test, val_prop=config.val_prop, seed=config.seed, source=raw.source)
     ratings = raw.ratings
+    if raw.rating_column is not None and config.default_min_rating:
+        echo(
+            f"{raw.source}: keeping ratings > {config.min_rating:g} from column {raw.rating_column!r} "
+            "(the default --min-rating; 'none' keeps all)"
+        )
     if config.min_rating is not None:
         ratings = datalib.binarize(ratings, threshold=config.min_rating)
     ratings = datalib.kcore(ratings, min_user=config.min_user_items, min_item=config.min_item_users)

@@ -242,7 +242,8 @@ def tune(
         below the median of earlier trials at that epoch (Optuna's
         ``MedianPruner``, after 5 trials and 10 epochs).
     echo : callable
-        Receives the one-line description of the split.
+        Receives the one-line description of the split, and the rating
+        threshold when the user chose none.
 
     Returns
     -------
@@ -258,7 +259,7 @@ def tune(
     """
     # Long only by its docstring: the body is the search's outline, each step a function below.
     fixed = _check_search(config, model, n_trials, timeout)
-    split = runs.prepare_split(config)
+    split = runs.prepare_split(config, echo)
     label, fingerprint, info = runs.dataset_label(config.dataset), split.fingerprint(), split.describe()
     echo(runs.describe_split(label, info, fingerprint))
     experiment = f"{label}/{split.protocol}"
