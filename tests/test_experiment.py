@@ -16,17 +16,21 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from recae.cli import build_parser, main
 from recae.cli.options import config_from_args
+from recae.data import Interactions
 from recae.errors import UsageError
+from recae.evaluation.protocols import strong_generalization
 from recae.experiment.benchmark import BenchmarkConfig, run_benchmark
+from recae.experiment.runs import check_measurable
 from recae.experiment.tracker import NullRun, NullTracker
 from recae.experiment.tuning import tune
 from recae.models import REGISTRY
 from recae.serving import Catalog
 from recae.tracking import MlflowTracker
-from tests.conftest import FAST_BENCHMARK_PARAMS
+from tests.conftest import FAST_BENCHMARK_PARAMS, planted_blocks
 
 FAST = {"mult-dae": {"epochs": 3, "hidden_dims": [64], "latent_dim": 16}, "ease": {"l2": 100.0}}
 
@@ -337,3 +341,12 @@ def test_the_threshold_line_is_printed_before_the_split(tmp_path, monkeypatch, c
     assert main([*args, "--heldout-users", "5", "--no-tracking", "--no-progress"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"r.csv: {THRESHOLD_LINE}" and "split" in out[1]
+
+
+def test_a_split_without_validation_targets_is_refused_only_where_validation_selects():
+    X, _ = planted_blocks(n_users=60, n_items=20, n_blocks=2, density=0.5, seed=0)
+    split = strong_generalization(Interactions(X, np.arange(60), np.arange(20)), heldout_users=5)
+    no_val = dataclasses.replace(split, val_out=sp.csr_matrix(split.val_out.shape, dtype=np.float32))
+    check_measurable(no_val, "planted", validation=False)  # a benchmark of EASE still measures test
+    with pytest.raises(UsageError, match="planted: no validation user has held-out items"):
+        check_measurable(no_val, "planted", validation=True)

@@ -16,6 +16,7 @@ from recae.experiment import plots
 from recae.experiment.config import DEFAULT_MODELS, PRIMARY_METRIC, BenchmarkConfig
 from recae.experiment.results import BenchmarkResult, ModelResult
 from recae.experiment.runs import (
+    check_measurable,
     dataset_label,
     describe_split,
     epoch_logger,
@@ -25,7 +26,7 @@ from recae.experiment.runs import (
 )
 from recae.experiment.tracker import BENCHMARK_KIND, CHAMPION, MODEL_KIND, Run, Tracker
 from recae.experiment.tuned import with_tuned_params
-from recae.models import make_model
+from recae.models import get_model_class, make_model
 
 
 def run_benchmark(config: BenchmarkConfig, tracker: Tracker, echo: Callable[[str], None] = print) -> BenchmarkResult:
@@ -57,6 +58,8 @@ def run_benchmark(config: BenchmarkConfig, tracker: Tracker, echo: Callable[[str
         config = with_tuned_params(config, tracker, split.protocol, fingerprint, echo=echo)
     info = split.describe()
     echo(describe_split(label, info, fingerprint))
+    selects = bool(config.register) or any(get_model_class(name).uses_validation for name in config.models)
+    check_measurable(split, label, validation=selects)
     for name in config.models:  # refuse an impossible run before any is started
         make_model(name, **config.params_for(name)).check_resources(*split.train.shape)
     experiment = f"{label}/{split.protocol}"

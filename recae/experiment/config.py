@@ -43,7 +43,7 @@ class BenchmarkConfig:
     Raises
     ------
     UsageError
-        An unknown model or parameter, ``register`` without ``track``, or
+        No model, an unknown model or parameter, ``register`` without ``track``, or
         fields not in canonical form.
     """
 
@@ -97,6 +97,8 @@ class BenchmarkConfig:
         return cls(**{**options, "models": models, "ks": ks, "model_params": params})
 
     def __post_init__(self) -> None:
+        if not self.models:
+            raise UsageError("no model to run: name at least one (--models)")
         if self.register is not None and not self.track:
             raise UsageError("registering a model needs tracking; drop --no-tracking or --register")
         for name in self.models:

@@ -23,6 +23,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from recae import data as datalib
+from recae.errors import UsageError
 from recae.evaluation.metrics import EvaluationResult, evaluate
 from recae.evaluation.protocols import GIVEN, Split, given_split, strong_generalization
 from recae.experiment import plots
@@ -60,6 +61,23 @@ def prepare_split(config: BenchmarkConfig, echo: Callable[[str], None] = print) 
     return strong_generalization(
         interactions, heldout_users=config.heldout_users, test_prop=config.test_prop, seed=config.seed
     )
+
+
+def check_measurable(split: Split, label: str, validation: bool) -> None:
+    """Refuse, before any training, a split on which the run would measure nothing.
+
+    ``UsageError`` when no test user has held-out items, or, with
+    ``validation`` (the run selects epochs, trials or a model on it), when no
+    validation user has.
+    """
+    parts = [("test", split.test_out)] + ([("validation", split.val_out)] if validation else [])
+    for part, targets in parts:
+        if targets.nnz == 0:
+            n_items = split.info.get("min_items_to_split")
+            raise UsageError(
+                f"{label}: no {part} user has held-out items, so the run would measure nothing "
+                f"(held-out users need at least {n_items} items after preprocessing)"
+            )
 
 
 def describe_split(label: str, info: dict[str, Any], fingerprint: str) -> str:
@@ -202,6 +220,7 @@ def log_model_run(run: Run, result: ModelResult, split: Split, config: Benchmark
 
 
 __all__ = [
+    "check_measurable",
     "describe_split",
     "dataset_label",
     "epoch_logger",

@@ -262,6 +262,7 @@ def tune(
     split = runs.prepare_split(config, echo)
     label, fingerprint, info = runs.dataset_label(config.dataset), split.fingerprint(), split.describe()
     echo(runs.describe_split(label, info, fingerprint))
+    runs.check_measurable(split, label, validation=True)
     experiment = f"{label}/{split.protocol}"
     tags = {"dataset": label, "protocol": split.protocol, "split_fingerprint": fingerprint, "model": model}
     pruner = _pruner(model, prune)
