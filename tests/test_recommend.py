@@ -116,6 +116,36 @@ def test_string_item_ids_round_trip(planted, tmp_path):
     assert out["item_id"].tolist() == ids[items].ravel().tolist()
 
 
+TEXT_ITEMS = np.array([f"m{i}" for i in range(N_ITEMS)])
+TEXT_USERS = np.array([f"u{u}" for u in range(N_USERS)])
+
+
+@pytest.fixture(scope="module")
+def text_topn(planted):
+    X, _ = planted
+    return TopN(make_model("ease", l2=10.0).fit(X), Catalog.from_matrix(X, TEXT_ITEMS, TEXT_USERS))
+
+
+def test_text_ids_with_surrounding_spaces_match_wherever_they_come_in(text_topn, planted, tmp_path):
+    """Frames (and so requests), JSON keys and values, allow/deny and user lists: " m1 " is "m1"."""
+    _, new = planted
+    clean = _as_frame(new[:3], np.array(["a", "b", "c"]), TEXT_ITEMS)
+    padded = clean.map(lambda v: f" {v}\t")
+    j = tmp_path / "h.json"
+    j.write_text(json.dumps({f" {u} ": [f" {i}" for i in g["item"]] for u, g in clean.groupby("user")}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an id that matched nothing would warn
+        expected = text_topn.frame(text_topn.fold_in(clean), k=5)
+        pd.testing.assert_frame_equal(text_topn.frame(text_topn.fold_in(padded), k=5), expected)
+        pd.testing.assert_frame_equal(text_topn.frame(text_topn.fold_in(read_history(j)), k=5), expected)
+        mask = text_topn.allowed_items(allow=[" m0", "m1 ", "m2"], deny=np.array([" m1"]))
+        assert np.flatnonzero(mask).tolist() == [0, 2]
+        known = text_topn.known(np.array([" u3 ", "u3", "u5\t"]))
+        assert known.user_ids.tolist() == ["u3", "u5"] and known.n_unknown_users == 0
+        listed = text_topn.fold_in(padded, users=np.array([" b", "a "]))
+    assert listed.user_ids.tolist() == ["b", "a"] and listed.n_unknown_users == 0
+
+
 def test_a_json_user_with_an_empty_list_gets_the_fallback(topn, tmp_path):
     j = tmp_path / "h.json"
     j.write_text(json.dumps({"7": [], "8": [1000]}))

@@ -7,7 +7,9 @@
   items, and :func:`stored_histories` takes the catalogue's own training
   histories: both give :class:`Histories`, the rows :class:`~recae.serving.topn.TopN`
   scores. Unknown items are dropped and unknown users get an empty row (the
-  popularity fallback); both are counted in a warning.
+  popularity fallback); both are counted in a warning. Text ids are compared
+  without their surrounding whitespace (:func:`recae.data.normalize_ids`),
+  whichever way they come in: files, frames, lists, requests.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recae.data import binarize, load_ratings
+from recae.data import binarize, load_ratings, normalize_ids
 from recae.errors import DataError, UsageError
 from recae.serving.catalog import Catalog
 from recae.serving.ids import INT_TEXT, lookup_ids, unique_in_order
@@ -85,7 +87,7 @@ def map_history(
     for column in ("user", "item"):
         if column not in history.columns:
             raise DataError(f"{source}: no {column!r} column; found {', '.join(map(str, history.columns))}")
-    raw_users = history["user"].to_numpy()
+    raw_users = normalize_ids(history["user"].to_numpy())
     if pd.isna(raw_users).any():
         row = int(np.flatnonzero(pd.isna(raw_users))[0])
         raise DataError(f"{source}: row {row + 1} has no user id")
@@ -127,12 +129,17 @@ def _user_rows(raw_users: np.ndarray, users: Any | None) -> tuple[np.ndarray, np
     uniques = np.asarray(uniques)
     if users is None:
         return codes, uniques, 0
-    wanted = unique_in_order(np.asarray(users))
+    wanted = _listed(users)
     pos = lookup_ids(wanted, uniques, pd.Index(uniques))
     # Rows of the history whose user was not asked for are dropped.
     new_row = np.full(len(uniques), -1, dtype=np.int64)
     new_row[pos[pos >= 0]] = np.flatnonzero(pos >= 0)
     return new_row[codes], wanted, int((pos < 0).sum())
+
+
+def _listed(users: Any) -> np.ndarray:
+    """Listed user ids (1-D), normalized, each once, in the order first listed."""
+    return unique_in_order(normalize_ids(np.asarray(users)))
 
 
 def stored_histories(catalog: Catalog, users: Any | None = None) -> Histories:
@@ -146,7 +153,7 @@ def stored_histories(catalog: Catalog, users: Any | None = None) -> Histories:
         )
     if users is None:
         return Histories(catalog.user_ids, catalog.histories)
-    wanted = unique_in_order(np.asarray(users))
+    wanted = _listed(users)
     rows = catalog.user_positions(wanted)
     n_absent = int((rows < 0).sum())
     X = catalog.histories[np.maximum(rows, 0)]
@@ -171,6 +178,9 @@ def read_history(path: str | Path, min_rating: float | None = None) -> pd.DataFr
     - ``.json``: an object ``{"user": [item, item, ...], ...}``; ids are
       numbers or strings; a user id that is an integer in text (``"42"``)
       becomes the integer 42 when every user id is one.
+
+    Text ids lose their surrounding whitespace (:func:`recae.data.normalize_ids`,
+    as everywhere ids come in).
     - anything else: what :func:`recae.data.load_ratings` reads: a CSV/TSV/
       Parquet table with ``user`` and ``item`` (and optional ``rating``)
       columns, a MovieLens ratings file (``u.data``, ``ratings.dat``,
@@ -218,6 +228,8 @@ def _read_json_history(path: Path) -> pd.DataFrame:
     users: list[Any] = []
     items: list[Any] = []
     for user, hist in obj.items():
+        if not _is_id(user):
+            raise DataError(f"{path}: user {user!r} is not an id (a non-empty string)")
         if not isinstance(hist, list):
             raise DataError(f"{path}: user {user!r}: expected a list of item ids, got a {type(hist).__name__}")
         for pos, item in enumerate(hist):
@@ -241,14 +253,15 @@ def _read_json_history(path: Path) -> pd.DataFrame:
         item_col = np.array(items, dtype=np.int64)
     else:
         item_col = np.array(items, dtype=object)
-    return pd.DataFrame({"user": user_col, "item": item_col})
+    return pd.DataFrame({"user": normalize_ids(user_col), "item": normalize_ids(item_col)})
 
 
 def read_id_list(path: str | Path, column: str) -> np.ndarray:
     """Raw ids from a file: one per line, or a CSV whose header names ``column``.
 
-    Blank lines are skipped. Returns an int64 array when every id is an
-    integer, else strings.
+    Blank lines are skipped and ids lose their surrounding whitespace
+    (:func:`recae.data.normalize_ids`). Returns an int64 array when every id
+    is an integer, else strings.
     """
     path = Path(path)
     if not path.exists():
@@ -268,10 +281,10 @@ def read_id_list(path: str | Path, column: str) -> np.ndarray:
             frame = pd.read_csv(path, usecols=[column], dtype=str, keep_default_na=False)
         except (ValueError, pd.errors.ParserError) as e:
             raise DataError(f"{path}: cannot read as CSV ({e})") from None
-        values = [v.strip() for v in frame[column].tolist()]
+        values = normalize_ids(frame[column]).tolist()
         first_line = 2
     else:
-        values = [v.strip() for v in lines]
+        values = normalize_ids(lines).tolist()
         first_line = 1
     for offset, v in enumerate(values):
         if "," in v or "\t" in v:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recae.data import normalize_ids
 from recae.errors import DataError
 
 __all__ = ["INT_TEXT", "lookup_ids", "plain_ids", "unique_in_order"]
@@ -44,7 +45,7 @@ def _coerce_like(values: Any, like: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     that is not an integer for integer ids, a fractional number); those
     positions hold a placeholder and must be treated as unknown.
     """
-    values = np.asarray(values)
+    values = np.asarray(normalize_ids(values))
     n = values.shape[0]
     if like.dtype.kind in "iu":
         if values.dtype.kind in "iu":
