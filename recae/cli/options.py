@@ -19,14 +19,20 @@ DATA_DIR_HELP = "data set cache (default: $RECAE_DATA_DIR, else ./data)"
 
 
 def parse_value(text: str) -> Any:
-    """``"50"`` → 50, ``"1e-3"`` → 0.001, ``"[600]"`` → [600], ``"none"`` → None, else the string."""
+    """``"50"`` → 50, ``"1e-3"`` → 0.001, ``"[600]"`` → [600], ``"none"`` → None, else the string.
+
+    Text that opens a list or an object (``[``, ``{``) must be valid JSON:
+    ``UsageError`` naming where it breaks, rather than the text taken as a string.
+    """
     if text.lower() in ("none", "null"):
         return None
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except json.JSONDecodeError as e:
+        if text.lstrip().startswith(("[", "{")):
+            raise UsageError(f"{text!r} is not valid JSON ({e.msg} at character {e.pos + 1})") from None
         return text
 
 
@@ -38,7 +44,10 @@ def parse_model_params(items: Sequence[str]) -> dict[str, dict[str, Any]]:
         model, dot, param = key.partition(".")
         if not sep or not dot or not model or not param:
             raise UsageError(f"--param {item!r}: expected MODEL.NAME=VALUE, e.g. mult-vae.epochs=50")
-        out.setdefault(model, {})[param] = parse_value(value)
+        try:
+            out.setdefault(model, {})[param] = parse_value(value)
+        except UsageError as e:
+            raise UsageError(f"--param {item!r}: {e}") from None
     return out
 
 

@@ -13,7 +13,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from recae.checks import Constraint, Interval, ListOf, check_params
 from recae.errors import UsageError
+from recae.evaluation.inputs import check_heldout_users, check_probability, check_seed
 from recae.models import REGISTRY, get_model_class, make_model
 
 #: The models a benchmark trains when none are named: the autoencoders and every baseline.
@@ -43,8 +45,9 @@ class BenchmarkConfig:
     Raises
     ------
     UsageError
-        No model, an unknown model or parameter, ``register`` without ``track``, or
-        fields not in canonical form.
+        No model, an unknown model or parameter, a setting or parameter value
+        out of range, ``register`` without ``track``, or fields not in
+        canonical form.
     """
 
     dataset: str = "ml-100k"
@@ -101,10 +104,13 @@ class BenchmarkConfig:
             raise UsageError("no model to run: name at least one (--models)")
         if self.register is not None and not self.track:
             raise UsageError("registering a model needs tracking; drop --no-tracking or --register")
+        _check_settings(self)
         for name in self.models:
             get_model_class(name)  # an unknown model fails here, naming the known ones
         for name, params in self.model_params.items():
             make_model(name, **params)  # an unknown parameter fails here, before any work
+            # ... and a value outside the model's declared table (checked again by fit)
+            check_params(params, get_model_class(name)._parameter_constraints, owner=name)
         expected = {
             "models": tuple(self.models),
             "ks": canonical_ks(self.ks),
@@ -131,6 +137,27 @@ class BenchmarkConfig:
     def params_for(self, name: str) -> dict[str, Any]:
         """The explicit parameters of model ``name`` (a copy; empty when none were given)."""
         return dict(self.model_params.get(name, {}))
+
+
+#: The values of the settings that no lower layer's check function covers
+#: (see :func:`recae.checks.check_params`).
+_SETTING_CONSTRAINTS: dict[str, list[Constraint]] = {
+    "min_rating": [Interval(float, None, None), None],
+    "min_user_items": [Interval(int, 0, None)],
+    "min_item_users": [Interval(int, 0, None)],
+    "ks": [ListOf(Interval(int, 1, None))],
+    "topn_sample_users": [Interval(int, 0, None)],
+    "max_memory": [Interval(float, 0, None, closed="neither"), None],
+}
+
+
+def _check_settings(config: BenchmarkConfig) -> None:
+    """``UsageError`` naming the first setting the run cannot take, before any data is read."""
+    check_seed(config.seed)
+    check_heldout_users(config.heldout_users)
+    check_probability(config.test_prop, "test_prop")
+    check_probability(config.val_prop, "val_prop")
+    check_params({name: getattr(config, name) for name in _SETTING_CONSTRAINTS}, _SETTING_CONSTRAINTS)
 
 
 def canonical_ks(ks: Iterable[int]) -> tuple[int, ...]:

@@ -46,6 +46,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from recae.errors import MemoryBudgetError, ModelFitError, UsageError
+from recae.evaluation.inputs import check_seed
 from recae.evaluation.metrics import evaluate
 from recae.evaluation.protocols import Split
 from recae.experiment import runs
@@ -253,12 +254,13 @@ def tune(
     ------
     UsageError
         An unknown model, a parameter the model does not take, a model with
-        nothing to tune, ``n_trials < 1`` or ``timeout <= 0``.
+        nothing to tune, ``n_trials < 1``, ``timeout <= 0`` or ``sampler_seed < 0``.
     ModelFitError
         When no trial completed.
     """
     # Long only by its docstring: the body is the search's outline, each step a function below.
     fixed = _check_search(config, model, n_trials, timeout)
+    check_seed(sampler_seed, "sampler_seed")
     split = runs.prepare_split(config, echo)
     label, fingerprint, info = runs.dataset_label(config.dataset), split.fingerprint(), split.describe()
     echo(runs.describe_split(label, info, fingerprint))
