@@ -3,6 +3,7 @@ line naming it and exit status 2, before any data is read and with nothing writt
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from recae.cli import main
@@ -45,3 +46,14 @@ def test_a_bad_option_is_one_line_exit_2_before_any_data_is_read(args, fragment,
     assert out == ""  # not even the split's line: nothing was read
     assert list(tmp_path.iterdir()) == []  # no cache, no mlflow.db
 
+
+def test_cut_offs_without_20_give_a_table_and_a_comparison_at_the_smallest(tmp_path, monkeypatch, capsys):
+    rng = np.random.default_rng(0)
+    rows = ["user,item"] + [f"{u},{i}" for u in range(60) for i in rng.choice(20, size=8, replace=False)]
+    (tmp_path / "r.csv").write_text("\n".join(rows) + "\n")
+    monkeypatch.chdir(tmp_path)
+    args = [*BENCHMARK, "--dataset", "r.csv", "--models", "popularity,item-knn", "--ks", "10", "--heldout-users", "5"]
+    assert main([*args, "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "recall@10" in out and "ndcg@100" in out and "@20" not in out
+    assert "Each model against the best on ndcg_at_100" in out

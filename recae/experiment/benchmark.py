@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from recae.evaluation.compare import compare
+from recae.evaluation.compare import DEFAULT_METRICS, compare
 from recae.evaluation.protocols import Split
 from recae.experiment import plots
 from recae.experiment.config import DEFAULT_MODELS, PRIMARY_METRIC, BenchmarkConfig
@@ -99,7 +99,10 @@ def _log_summary(parent: Run, bench: BenchmarkResult, seed: int) -> None:
     """The benchmark's own artifacts: the comparison (two or more models), summary and results."""
     results = bench.models
     if len(results) > 1:
-        bench.comparison = compare({n: r.test for n, r in results.items()}, seed=seed)
+        tests = {n: r.test for n, r in results.items()}
+        # --ks may leave out 20; NDCG@100 is always evaluated
+        metrics = [m for m in DEFAULT_METRICS if all(m in t.per_user for t in tests.values())]
+        bench.comparison = compare(tests, metrics=metrics, seed=seed)
         parent.log_frame(bench.comparison, "comparison.csv")
         parent.log_text(bench.comparison_markdown(), "comparison.md")
         primary = bench.comparison[bench.comparison["metric"] == PRIMARY_METRIC]
