@@ -310,3 +310,44 @@ def test_cli_errors_are_one_line_and_write_nothing(bundle, tmp_path, capsys, arg
 def test_cli_refuses_a_folder_that_is_not_a_model(tmp_path, capsys):
     assert main(["recommend", "--model", str(tmp_path), "--out", str(tmp_path / "t.csv")]) == 1
     assert "not a recae model" in capsys.readouterr().err
+
+
+def _damage(folder, how: str) -> None:
+    """Break one file of a saved bundle ``folder`` the way ``how`` names."""
+    state = folder / "recae-model" / "state.npz"
+    if how == "no weights file":
+        state.unlink()
+    elif how == "weights not an npz":
+        state.write_text("not numpy")
+    elif how == "weights cut short":
+        state.write_bytes(state.read_bytes()[:100])
+    elif how == "weights of the wrong shape":
+        arrays = dict(np.load(state))
+        np.savez(state, **{k: v[:5, :5] if v.ndim == 2 else v[:5] for k, v in arrays.items()})
+    elif how == "weights under another name":
+        np.savez(state, other=np.zeros(3))
+    elif how == "metadata not an object":
+        (folder / "recae-model" / "recae-model.json").write_text("[1]")
+    elif how == "metadata of an unknown model":
+        meta = folder / "recae-model" / "recae-model.json"
+        meta.write_text(meta.read_text().replace('"ease"', '"mult-gan"'))
+    elif how == "catalogue without item ids":
+        np.savez(folder / "catalog.npz", format=np.array("recae-catalog/1"))
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "no weights file", "weights not an npz", "weights cut short", "weights of the wrong shape",
+        "weights under another name", "metadata not an object", "metadata of an unknown model",
+        "catalogue without item ids",
+    ],
+)
+def test_cli_names_a_damaged_model_folder_in_one_line(bundle, tmp_path, capsys, how):
+    path, _ = bundle
+    _damage(path, how)
+    out = tmp_path / "top.csv"
+    assert main(["recommend", "--model", str(path), "--out", str(out), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"recae: error: {path}/") and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()

@@ -11,7 +11,14 @@ an MLflow model. The names below are the package's public API; the layers above
 import them from here, not from its modules.
 """
 
-from recae.serving.catalog import CATALOG_FILE, MODEL_DIR, Catalog, item_popularity, save_bundle
+from recae.serving.catalog import (
+    CATALOG_FILE,
+    MODEL_DIR,
+    Catalog,
+    item_popularity,
+    load_model,
+    save_bundle,
+)
 from recae.serving.histories import Histories, read_history, read_id_list
 from recae.serving.ids import plain_ids
 from recae.serving.output import write_table
@@ -25,6 +32,7 @@ __all__ = [
     "Histories",
     "TopN",
     "item_popularity",
+    "load_model",
     "plain_ids",
     "read_history",
     "read_id_list",
