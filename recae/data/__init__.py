@@ -14,7 +14,9 @@ with a one-line message that names the file, the line (or row, or column) and
 what was expected. Text ids are stripped of surrounding whitespace wherever
 they come in (:func:`normalize_ids`, the one rule, for other layers too). Raw
 ids exist only here and where top-N lists are written out; everything
-downstream works on contiguous integer indices and CSR matrices. A cached data
+downstream works on contiguous integer indices and CSR matrices. A file named
+``.gz``, ``.bz2`` or ``.xz`` is decompressed as it is read
+(:mod:`recae.data.compression`). A cached data
 file is checked against its recorded digest every time it is opened
 (:mod:`recae.data.integrity`).
 
@@ -23,6 +25,7 @@ The names below are the layer's public interface; import them from ``recae.data`
 
 from __future__ import annotations
 
+from recae.data.compression import read_text
 from recae.data.datasets import (
     DATA_DIR_ENV,
     DATASET_URL_ENV,
@@ -68,6 +71,7 @@ __all__ = [
     "read_ml_csv",
     "read_ml_dat",
     "read_table",
+    "read_text",
     "read_train_test_dir",
     "to_interactions",
 ]

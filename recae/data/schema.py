@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from recae.data.compression import check_compression
 from recae.errors import DataError
 
 PathLike = str | os.PathLike[str]
@@ -38,12 +39,14 @@ CONVENTIONAL_NAMES = {
 
 
 def existing_file(path: PathLike) -> Path:
-    """``path`` as a Path when it names a file, else DataError (missing, or a directory)."""
+    """``path`` as a Path when it names a file, else DataError (missing, a directory, or
+    named as compressed but not: see :mod:`recae.data.compression`)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file")
     if path.is_dir():
         raise DataError(f"{path}: is a directory, expected a file")
+    check_compression(path)
     return path
 
 

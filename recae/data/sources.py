@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from recae.data.compression import plain_name
 from recae.data.datasets import DATASETS, check_cached_folder, fetch
 from recae.data.datasets import data_dir as resolve_data_dir
 from recae.data.readers import (
@@ -208,9 +209,10 @@ def _read_file(
 ) -> RawData:
     """Read one file with the reader its name or extension selects (see :func:`load`)."""
     source = str(path) if source is None else source
-    if not read_table_kwargs and path.name in _READERS_BY_FILE_NAME:
-        return _ratings(source, _READERS_BY_FILE_NAME[path.name](path))
-    if not read_table_kwargs and path.suffix.lower() == ".txt":
+    plain = plain_name(path)  # u.data.gz is read as u.data is
+    if not read_table_kwargs and plain.name in _READERS_BY_FILE_NAME:
+        return _ratings(source, _READERS_BY_FILE_NAME[plain.name](path))
+    if not read_table_kwargs and plain.suffix.lower() == ".txt":
         return _ratings(source, read_adjacency(path))
     frame, columns = read_table_columns(path, **read_table_kwargs)
     return RawData(source, ratings=frame, rating_column=columns.get(RATING))

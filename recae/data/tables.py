@@ -10,6 +10,7 @@ left unread would make every row a positive interaction, whatever its rating.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from recae.data.compression import text_lines
 from recae.data.parsing import Layout, check_values, header, looks_like, parse, read_csv
 from recae.data.schema import (
     CONVENTIONAL_NAMES,
@@ -136,8 +138,8 @@ def _wanted(
 
 def _sniff_sep(path: Path) -> str:
     """Guess a table's delimiter from its header line, falling back on the extension."""
-    with open(path, encoding="utf-8-sig", errors="replace") as fh:
-        line = next((line for line in fh if line.strip()), "")
+    with contextlib.closing(text_lines(path)) as lines:
+        line = next((line for line in lines if line.strip()), "")
     for sep in ("\t", ",", ";", "|"):
         if sep in line:
             return sep
@@ -149,6 +151,12 @@ def _sniff_sep(path: Path) -> str:
 def _read_delimited(path: Path, wanted: dict[str, str], sep: str, found: list[str]) -> pd.DataFrame:
     """The text half of :func:`read_table`: ``wanted`` maps our column names to the file's,
     ``found`` lists the file's."""
+    missing = [theirs for theirs in wanted.values() if theirs not in found]
+    if missing and any("\ufffd" in name or "\x00" in name for name in found):
+        # binary (say, compressed under a plain name): its "columns" would be noise
+        raise DataError(
+            f"{path}, line 1: not UTF-8 text; a compressed file is read only under a .gz, .bz2 or .xz name"
+        )
     hint = looks_like(found[0], sep) if len(found) == 1 else ""
     check_columns(f"{path}, line 1", wanted.values(), found, hint=hint)
     layout = Layout(

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recae.data import binarize, load_ratings, normalize_ids
+from recae.data import binarize, load_ratings, normalize_ids, read_text
 from recae.errors import DataError, UsageError
 from recae.serving.catalog import Catalog
 from recae.serving.ids import INT_TEXT, lookup_ids, unique_in_order
@@ -178,9 +179,6 @@ def read_history(path: str | Path, min_rating: float | None = None) -> pd.DataFr
     - ``.json``: an object ``{"user": [item, item, ...], ...}``; ids are
       numbers or strings; a user id that is an integer in text (``"42"``)
       becomes the integer 42 when every user id is one.
-
-    Text ids lose their surrounding whitespace (:func:`recae.data.normalize_ids`,
-    as everywhere ids come in).
     - anything else: what :func:`recae.data.load_ratings` reads: a CSV/TSV/
       Parquet table with ``user`` and ``item`` (and optional ``rating``)
       columns, a MovieLens ratings file (``u.data``, ``ratings.dat``,
@@ -188,7 +186,8 @@ def read_history(path: str | Path, min_rating: float | None = None) -> pd.DataFr
       also a data set name (``ml-latest-small``), read from the cache.
 
     ``min_rating`` keeps only rows rated strictly above it (tables with a
-    ``rating`` column only).
+    ``rating`` column only). Text ids lose their surrounding whitespace
+    (:func:`recae.data.normalize_ids`, as everywhere ids come in).
     """
     path = Path(path)
     if path.suffix.lower() == ".json":
@@ -216,9 +215,7 @@ def _is_id(v: Any) -> bool:
 
 def _read_json_history(path: Path) -> pd.DataFrame:
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        obj = json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise DataError(f"{path}, line {e.lineno}: not valid JSON ({e.msg})") from None
     if not isinstance(obj, dict):
@@ -268,17 +265,16 @@ def read_id_list(path: str | Path, column: str) -> np.ndarray:
         raise DataError(f"{path}: no such file")
     if path.is_dir():
         raise DataError(f"{path}: is a directory, expected a file of {column} ids")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    text = read_text(path)
+    lines = text.splitlines()
     header = lines[0].split(",") if lines else []
     if len(header) > 1 or (header and header[0].strip() == column):
         names = [h.strip() for h in header]
         if column not in names:
             raise DataError(f"{path}, line 1: no {column!r} column; found {', '.join(names)}")
         try:
-            frame = pd.read_csv(path, usecols=[column], dtype=str, keep_default_na=False)
+            # the text already read (and decompressed), not the file again
+            frame = pd.read_csv(io.StringIO(text), usecols=[column], dtype=str, keep_default_na=False)
         except (ValueError, pd.errors.ParserError) as e:
             raise DataError(f"{path}: cannot read as CSV ({e})") from None
         values = normalize_ids(frame[column]).tolist()
