@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from recae.errors import DataError
+from recae.errors import DataError, UsageError
 from recae.serving import read_history, read_id_list
 
 
@@ -54,3 +54,26 @@ def test_read_id_list_formats(tmp_path):
         read_id_list(tmp_path / "d.txt", "item")
     with pytest.raises(DataError, match="no such file"):
         read_id_list(tmp_path / "nope.txt", "item")
+
+
+def test_ids_beyond_int64_are_text_or_refused_never_a_traceback(tmp_path):
+    (tmp_path / "u.txt").write_text("99999999999999999999\n1\n")
+    assert read_id_list(tmp_path / "u.txt", "user").tolist() == ["99999999999999999999", "1"]
+    j = tmp_path / "h.json"
+    j.write_text('{"99999999999999999999": [1000]}')
+    assert read_history(j)["user"].tolist() == ["99999999999999999999"]
+    j.write_text('{"1": [99999999999999999999]}')
+    with pytest.raises(DataError, match="item #1: 99999999999999999999 is not an id"):
+        read_history(j)
+    j.write_text('{" ": [1000]}')
+    with pytest.raises(DataError, match="user ' ' is not an id"):
+        read_history(j)
+
+
+def test_min_rating_finds_the_rating_column_by_its_conventional_names(tmp_path):
+    c = tmp_path / "h.csv"
+    c.write_text("user,item,Rating\n1,1000,5\n1,1010,2\n")
+    assert read_history(c, min_rating=3.5)["item"].tolist() == [1000]
+    c.write_text("user,item\n1,1000\n")
+    with pytest.raises(UsageError, match="h.csv: has no rating column"):
+        read_history(c, min_rating=3.5)

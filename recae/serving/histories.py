@@ -35,6 +35,8 @@ __all__ = ["Histories", "map_history", "read_history", "read_id_list", "stored_h
 # The mapping functions are called through TopN.fold_in and TopN.known: their
 # warnings name the code that called those methods.
 _CALLER = 3
+# int64 holds the integers in [-_INT64, _INT64).
+_INT64 = 2**63
 
 
 @dataclass(frozen=True, eq=False)
@@ -196,12 +198,8 @@ def read_history(path: str | Path, min_rating: float | None = None) -> pd.DataFr
         if min_rating is not None:
             raise UsageError(f"{path}: --min-rating applies to rating tables, not to JSON histories")
         return _read_json_history(path)
-    table_options = {}
-    if min_rating is not None and path.is_file() and path.suffix.lower() != ".txt" and path.name not in (
-        "u.data", "ratings.dat", "ratings.csv"  # MovieLens files: their readers keep the rating
-    ):
-        table_options["rating_col"] = "rating"  # a table's rating column is read only when named
-    frame = load_ratings(str(path), progress=False, **table_options)
+    # A table's rating column is read by its conventional names (rating, Rating, ...).
+    frame = load_ratings(str(path), progress=False)
     if min_rating is not None:
         if "rating" not in frame.columns:
             raise UsageError(f"{path}: has no rating column; --min-rating applies to rating tables")
@@ -210,7 +208,19 @@ def read_history(path: str | Path, min_rating: float | None = None) -> pd.DataFr
 
 
 def _is_id(v: Any) -> bool:
-    return (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, str) and v.strip() != "")
+    """An integer that fits in int64, or text that is not blank."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return -_INT64 <= v < _INT64
+    return isinstance(v, str) and v.strip() != ""
+
+
+def _ints_or_text(texts: list[str]) -> np.ndarray:
+    """Ids read as text: int64 when every one is an integer that fits, else the text."""
+    if texts and all(INT_TEXT.fullmatch(t) for t in texts):
+        ints = [int(t) for t in texts]
+        if all(-_INT64 <= v < _INT64 for v in ints):
+            return np.array(ints, dtype=np.int64)
+    return np.array(texts, dtype=str)
 
 
 def _read_json_history(path: Path) -> pd.DataFrame:
@@ -232,7 +242,8 @@ def _read_json_history(path: Path) -> pd.DataFrame:
         for pos, item in enumerate(hist):
             if not _is_id(item):
                 raise DataError(
-                    f"{path}: user {user!r}, item #{pos + 1}: {item!r} is not an id (an integer or a non-empty string)"
+                    f"{path}: user {user!r}, item #{pos + 1}: {item!r} is not an id "
+                    "(an integer that fits in 64 bits, or a non-empty string)"
                 )
         if hist:
             users.extend([user] * len(hist))
@@ -242,10 +253,7 @@ def _read_json_history(path: Path) -> pd.DataFrame:
             # item, so that they are scored (popularity list), not left out.
             users.append(user)
             items.append(None)
-    if all(INT_TEXT.fullmatch(u) for u in obj):
-        user_col = np.array([int(u) for u in users], dtype=np.int64)
-    else:
-        user_col = np.array(users, dtype=object)
+    user_col = _ints_or_text(users)
     if all(isinstance(i, int) for i in items):
         item_col = np.array(items, dtype=np.int64)
     else:
@@ -291,7 +299,5 @@ def read_id_list(path: str | Path, column: str) -> np.ndarray:
     values = [v for v in values if v]
     if not values:
         raise DataError(f"{path}: holds no {column} ids")
-    if all(INT_TEXT.fullmatch(v) for v in values):
-        return np.array([int(v) for v in values], dtype=np.int64)
-    return np.array(values, dtype=str)
+    return _ints_or_text(values)
 
