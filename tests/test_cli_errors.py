@@ -13,6 +13,7 @@ TUNE = ["tune", "--model", "ease"]
 
 BAD_OPTIONS = [
     # (command line, fragment of the message)
+    ([*BENCHMARK, "--models", "ease,popularity,ease"], "model 'ease' is named more than once (--models)"),
     ([*BENCHMARK, "--seed", "-1"], "seed must be an integer ≥ 0, got -1"),
     ([*TUNE, "--seed", "-1"], "seed must be an integer ≥ 0, got -1"),
     ([*TUNE, "--sampler-seed", "-1"], "sampler_seed must be an integer ≥ 0, got -1"),

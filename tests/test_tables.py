@@ -66,6 +66,12 @@ def test_read_table_parquet(tmp_path):
     assert frame["timestamp"].tolist() == [100, 200]
 
 
+def test_read_table_refuses_one_column_named_for_two_roles(write):
+    path = write("r.csv", "user,item,rating\n1,2,5\n")
+    assert raises(UsageError, read_table, path, "user", "user") == "column 'user' is named as both the user and the item column"
+    assert "both the user and the rating column" in raises(UsageError, read_table, path, rating_col="user")
+
+
 def test_read_table_rejects_multi_character_separators(write):
     assert "'::'" in raises(UsageError, read_table, write("r.txt", "user::item\n1::2\n"), sep="::")
 

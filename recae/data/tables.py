@@ -79,7 +79,8 @@ def read_table(
     Raises
     ------
     UsageError
-        ``sep`` is longer than one character (and not ``"whitespace"``).
+        ``sep`` is longer than one character (and not ``"whitespace"``), or
+        one column is named for two of user, item, rating and timestamp.
     DataError
         The file is missing or empty, a named column is absent (the message
         lists the columns found), an id is empty, a rating is not a finite
@@ -133,6 +134,10 @@ def _wanted(
             theirs = next((name for name in candidates if name not in (user_col, item_col)), "")
         if theirs:
             wanted[ours] = theirs
+    for ours, theirs in wanted.items():
+        same = [other for other, name in wanted.items() if name == theirs and other != ours]
+        if same:
+            raise UsageError(f"column {theirs!r} is named as both the {ours} and the {same[0]} column")
     return wanted
 
 

@@ -102,6 +102,9 @@ class BenchmarkConfig:
     def __post_init__(self) -> None:
         if not self.models:
             raise UsageError("no model to run: name at least one (--models)")
+        repeated = [name for i, name in enumerate(self.models) if name in self.models[:i]]
+        if repeated:
+            raise UsageError(f"model {repeated[0]!r} is named more than once (--models)")
         if self.register is not None and not self.track:
             raise UsageError("registering a model needs tracking; drop --no-tracking or --register")
         _check_settings(self)
