@@ -76,6 +76,15 @@ def test_read_table_rejects_multi_character_separators(write):
     assert "'::'" in raises(UsageError, read_table, write("r.txt", "user::item\n1::2\n"), sep="::")
 
 
+def test_a_parquet_file_damaged_inside_is_named_in_one_line(tmp_path):
+    path = tmp_path / "r.parquet"
+    pd.DataFrame({"user": np.arange(500), "item": np.arange(500) % 7}).to_parquet(path)
+    data = bytearray(path.read_bytes())
+    data[100:300] = bytes(200)  # the footer (the schema) stays readable
+    path.write_bytes(bytes(data))
+    assert raises(DataError, read_table, path).startswith(f"{path}: not a readable Parquet file (")
+
+
 def test_parquet_missing_column_and_nan_rating(tmp_path):
     path = tmp_path / "r.parquet"
     pd.DataFrame({"user": [1, 2], "item": [3, 4], "r": [1.0, np.nan]}).to_parquet(path)

@@ -196,14 +196,21 @@ def _parquet_columns(path: Path) -> list[str]:
     try:
         return pq.ParquetFile(path).schema_arrow.names
     except Exception as error:  # pyarrow raises several types for a bad file
-        raise DataError(f"{path}: not a readable Parquet file ({error})") from None
+        raise _unreadable_parquet(path, error) from None
+
+
+def _unreadable_parquet(path: Path, error: Exception) -> DataError:
+    return DataError(f"{path}: not a readable Parquet file ({str(error).strip().splitlines()[0]})")
 
 
 def _read_parquet(path: Path, wanted: dict[str, str], found: list[str]) -> pd.DataFrame:
     """The Parquet half of :func:`read_table`: ``wanted`` maps our column names to the file's,
     ``found`` lists the file's."""
     check_columns(str(path), wanted.values(), found)
-    table = pd.read_parquet(path, columns=list(wanted.values()))
+    try:
+        table = pd.read_parquet(path, columns=list(wanted.values()))
+    except Exception as error:  # a damaged page: pyarrow raises OSError, ArrowInvalid, ...
+        raise _unreadable_parquet(path, error) from None
     table.columns = list(wanted)
     if table.empty:
         raise DataError(f"{path}: no rows")
