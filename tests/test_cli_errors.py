@@ -1,12 +1,17 @@
-"""Every option of ``recae benchmark`` and ``recae tune``: a value the run cannot take ends in one
-line naming it and exit status 2, before any data is read and with nothing written."""
+"""Every option of ``recae benchmark`` and ``recae tune``, and every output path (``--json``,
+``recommend --out``): a value the run cannot take ends in one line naming it and exit status 2,
+before any data is read and with nothing written."""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
 
+from recae import files
 from recae.cli import main
+from recae.errors import UsageError
 
 BENCHMARK = ["benchmark", "--no-tracking"]
 TUNE = ["tune", "--model", "ease"]
@@ -58,3 +63,72 @@ def test_cut_offs_without_20_give_a_table_and_a_comparison_at_the_smallest(tmp_p
     out = capsys.readouterr().out
     assert "recall@10" in out and "ndcg@100" in out and "@20" not in out
     assert "Each model against the best on ndcg_at_100" in out
+
+
+# ------------------------------------------------------------------ output paths
+
+OUTPUT_OPTIONS = {
+    # the cache is empty: the output path is refused before the data is looked for
+    "benchmark --json": ([*BENCHMARK, "--data-dir", "cache", "--json"], ".json"),
+    "tune --json": ([*TUNE, "--data-dir", "cache", "--json"], ".json"),
+    # --model names nothing: the output path is refused before the model is looked for
+    "recommend --out": (["recommend", "--model", "nowhere", "--out"], ".csv"),
+}
+BAD_PATHS = {
+    # what is wrong: (path under tmp_path, with {ext}; the message after "<path>: ")
+    "a file where a folder should be": ("notes.txt/out{ext}", "notes.txt is a file, not a folder"),
+    "a file deeper under a file": ("notes.txt/a/b/out{ext}", "notes.txt is a file, not a folder"),
+    "a folder": ("results{ext}", "is a directory, expected a file name"),
+}
+
+
+def _refused(command, path, capsys) -> str:
+    assert main([*command, str(path), "--no-progress"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("recae: error: ") and err.count("\n") == 1
+    return err
+
+
+@pytest.mark.parametrize("what", list(BAD_PATHS))
+@pytest.mark.parametrize("option", list(OUTPUT_OPTIONS))
+def test_a_bad_output_path_is_refused_before_any_work(option, what, tmp_path, monkeypatch, capsys):
+    command, ext = OUTPUT_OPTIONS[option]
+    relative, message = BAD_PATHS[what]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / f"results{ext}").mkdir()
+    path = relative.format(ext=ext)
+    assert f"{path}: {message}" in _refused(command, path, capsys)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["notes.txt", f"results{ext}"]  # no temp file
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder")
+@pytest.mark.parametrize("option", list(OUTPUT_OPTIONS))
+def test_an_output_folder_without_write_permission_is_refused(option, tmp_path, monkeypatch, capsys):
+    command, ext = OUTPUT_OPTIONS[option]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "locked").mkdir(mode=0o555)
+    assert f"locked/out{ext}: cannot write there (Permission denied)" in _refused(command, f"locked/out{ext}", capsys)
+
+
+def test_missing_output_folders_are_created(tmp_path, monkeypatch, capsys):
+    rng = np.random.default_rng(0)
+    rows = ["user,item"] + [f"{u},{i}" for u in range(60) for i in rng.choice(20, size=8, replace=False)]
+    (tmp_path / "r.csv").write_text("\n".join(rows) + "\n")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "new" / "deeper" / "results.json"
+    args = [*BENCHMARK, "--dataset", "r.csv", "--models", "popularity", "--heldout-users", "5", "--json", str(out)]
+    assert main([*args, "--no-progress"]) == 0
+    assert out.is_file() and [p.name for p in out.parent.iterdir()] == ["results.json"]
+
+
+def test_a_folder_nothing_can_be_written_in_is_named(tmp_path, monkeypatch):
+    """What the test above checks for a user without permission, here for any user (root too)."""
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(files.tempfile, "mkstemp", refuse)
+    with pytest.raises(UsageError, match=r"^out/r.json: cannot write there \(Permission denied\)$"):
+        files.check_output_path("out/r.json")
