@@ -1,10 +1,11 @@
 """Writing files so that a failure never leaves a partial one: one home for that rule.
 
-:func:`atomic_path` yields a temporary path (for a file or a folder) in the
-destination's folder and renames it over the destination only when the block
-completes (:func:`replace`); on any error
-(Ctrl-C included) the temporary file or folder is removed and the destination
-is untouched.
+:func:`check_output_path` checks, before any work, that a file can be written
+where the user asked. :func:`atomic_path` yields a temporary path (for a file
+or a folder) in the destination's folder and renames it over the destination
+only when the block completes (:func:`replace`); on any error (Ctrl-C
+included) the temporary file or folder is removed and the destination is
+untouched.
 """
 
 from __future__ import annotations
@@ -14,9 +15,40 @@ import json
 import os
 import secrets
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from recae.errors import UsageError
+
+
+def check_output_path(path: str | Path) -> Path:
+    """``path`` as a Path once a file can be written there; else ``UsageError`` naming it.
+
+    Meant for output paths given on the command line, before any work: the
+    missing folders are created, then a temporary file is created and
+    removed beside ``path`` (the one test that holds for every file system
+    and user, root included). Refused: a folder, a path whose folder cannot
+    be created, and a folder nothing can be written in.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{path}: is a directory, expected a file name")
+    blocking = next((p for p in reversed(path.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise UsageError(f"{path}: {blocking} is a file, not a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"{path}: cannot create the folder {path.parent} ({e.strerror})") from None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise UsageError(f"{path}: cannot write there ({e.strerror})") from None
+    os.close(fd)
+    os.unlink(probe)
+    return path
 
 
 @contextlib.contextmanager

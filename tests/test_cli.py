@@ -127,3 +127,30 @@ def test_the_tracker_the_command_builds(options, tracker):
     """Tracking on: MLflow; off: nothing stored, but ``--tuned`` still reads the store's searches."""
     args = build_parser().parse_args(["benchmark", "--models", "popularity", *options])
     assert type(tracker_for(config_from_args(args, models=tuple(args.models), track=args.track, tuned=args.tuned))) is tracker
+
+
+def _short_histories_csv(path: Path) -> Path:
+    """60 users with 3 items each: too few for any held-out user to be split."""
+    rng = np.random.default_rng(0)
+    rows = ["user,item"] + [f"{u},{i}" for u in range(60) for i in rng.choice(20, size=3, replace=False)]
+    return _write(path, "\n".join(rows) + "\n")
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["benchmark", "--models", ""], "no model to run"),
+        (["benchmark", "--models", " , "], "no model to run"),
+        (["benchmark", "--dataset", "short.csv", "--min-user-items", "1", "--models", "popularity,ease"], "no test user"),
+        (["tune", "--dataset", "short.csv", "--min-user-items", "1", "--model", "ease"], "no test user"),
+    ],
+)
+def test_a_run_that_would_measure_nothing_is_refused_before_any_training(args, fragment, tmp_path, monkeypatch, capsys):
+    """No held-out user, or no model: one line and exit 2, not a table of NaN or an empty frame."""
+    _short_histories_csv(tmp_path / "short.csv")
+    monkeypatch.chdir(tmp_path)
+    tracking = ["--no-tracking"] if args[0] == "benchmark" else ["--tracking-uri", f"sqlite:///{tmp_path}/m.db"]
+    assert main([*args, *tracking, "--no-progress"]) == 2
+    out, err = capsys.readouterr()
+    assert fragment in err and err.count("\n") == 1
+    assert "Test metrics" not in out and "Best of" not in out

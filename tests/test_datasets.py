@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import hashlib
 import io
+import os
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +17,7 @@ import pytest
 
 from recae import data
 from recae.data import DATASETS, fetch, load, read_ml100k
+from recae.data.datasets import CACHED_FOLDERS
 from recae.errors import DataError, UsageError
 from tests.data_helpers import FAKE_U_DATA, raises, write_file
 
@@ -236,3 +238,113 @@ def test_registry_is_complete():
         assert info.url.endswith(f"/{name}.zip")
         assert info.sha256 is not None or info.md5 is not None
         assert info.ratings_file in {"u.data", "ratings.dat", "ratings.csv"}
+
+
+# ---------------------------------------------------------------------------
+# A cached file is checked every time it is opened
+# ---------------------------------------------------------------------------
+
+
+def _alter(path: Path, text: str) -> None:
+    """Rewrite ``path`` and move its modification time, as an edit or a cut-short copy would."""
+    before = path.stat().st_mtime_ns
+    path.write_bytes(text.encode())
+    os.utime(path, ns=(before + 10**9, before + 10**9))
+
+
+def test_a_truncated_cache_is_downloaded_again(server, fake_ml100k, tmp_path):
+    path = fetch("ml-100k", tmp_path, base_url=server.url, progress=False)
+    _alter(path, FAKE_U_DATA[:10])
+    with pytest.warns(UserWarning, match="truncated or altered"):
+        assert fetch("ml-100k", tmp_path, base_url=server.url, progress=False) == path
+    assert path.read_text() == FAKE_U_DATA
+    assert server.hits == ["/ml-100k.zip", "/ml-100k.zip"]
+    assert fetch("ml-100k", tmp_path, base_url=server.url, progress=False) == path
+    assert len(server.hits) == 2  # the new copy passes
+
+
+def test_an_altered_cache_that_cannot_be_downloaded_again_is_a_one_line_error(
+    server, fake_ml100k, tmp_path
+):
+    path = fetch("ml-100k", tmp_path, base_url=server.url, progress=False)
+    recorded = hashlib.sha256(FAKE_U_DATA.encode()).hexdigest()
+    _alter(path, FAKE_U_DATA.replace("5", "1"))
+    unreachable = "http://127.0.0.1:9"  # nothing listens on the discard port
+    with pytest.warns(UserWarning, match="downloading ml-100k again"):
+        message = raises(DataError, fetch, "ml-100k", tmp_path, base_url=unreachable, progress=False)
+    assert message.startswith(f"{path}: ")
+    assert "expected " in message and f"{len(FAKE_U_DATA)} bytes with sha256 {recorded}" in message
+    assert "cannot reach" in message
+
+
+@pytest.fixture
+def read_only_cache(tmp_path, monkeypatch):
+    """A hand-filled cache, no marker, folders without write permission; the registry
+    knows the digest of its ``ml-100k/u.data`` (FAKE_U_DATA). Returns the cache folder."""
+    cache = tmp_path / "cache"
+    write_file(cache, "ml-100k/u.data", FAKE_U_DATA)
+    known = (hashlib.sha256(FAKE_U_DATA.encode()).hexdigest(),)
+    monkeypatch.setitem(DATASETS, "ml-100k", dataclasses.replace(DATASETS["ml-100k"], ratings_sha256=known))
+    for folder in (cache / "ml-100k", cache):
+        folder.chmod(0o555)
+    yield cache
+    for folder in (cache, cache / "ml-100k"):
+        folder.chmod(0o755)
+
+
+def test_a_read_only_cache_is_checked_against_the_registry_and_never_written(
+    read_only_cache, server
+):
+    path = read_only_cache / "ml-100k" / "u.data"
+    files = sorted(read_only_cache.rglob("*"))
+    assert fetch("ml-100k", read_only_cache, base_url=server.url, progress=False) == path
+    _alter(path, FAKE_U_DATA[:-5])
+    message = raises(DataError, fetch, "ml-100k", read_only_cache, base_url=server.url, progress=False)
+    assert message.startswith(f"{path}: ") and DATASETS["ml-100k"].ratings_sha256[0] in message
+    assert "read-only" in message and server.hits == []
+    assert sorted(read_only_cache.rglob("*")) == files  # no marker, no scratch folder
+
+
+def test_a_cached_file_is_hashed_at_most_once_per_process(server, fake_ml100k, tmp_path, monkeypatch):
+    calls = []
+    file_digest = hashlib.file_digest
+    monkeypatch.setattr(hashlib, "file_digest", lambda *a, **k: calls.append(1) or file_digest(*a, **k))
+    fetch("ml-100k", tmp_path / "downloaded", base_url=server.url, progress=False)
+    hashed_by_download = len(calls)
+    for _ in range(3):
+        fetch("ml-100k", tmp_path / "downloaded", progress=False)
+    assert len(calls) == hashed_by_download  # size and mtime match the recorded digest
+    hand_filled = write_file(tmp_path / "by-hand", "ml-100k/u.data", FAKE_U_DATA)
+    known = (hashlib.sha256(FAKE_U_DATA.encode()).hexdigest(),)
+    monkeypatch.setitem(DATASETS, "ml-100k", dataclasses.replace(DATASETS["ml-100k"], ratings_sha256=known))
+    calls.clear()
+    for _ in range(3):
+        assert fetch("ml-100k", tmp_path / "by-hand", progress=False) == hand_filled
+    assert len(calls) == 1  # no marker: hashed once, then remembered
+
+
+def test_a_known_cached_split_is_checked_when_opened_by_name(write, tmp_path):
+    write("cache/ml-1m-lcfn/train.txt", "0 1 2\n")
+    write("cache/ml-1m-lcfn/test.txt", "0 3\n")
+    message = raises(DataError, load, "ml-1m-lcfn", tmp_path / "cache")
+    assert message.startswith(str(tmp_path / "cache/ml-1m-lcfn/train.txt"))
+    assert CACHED_FOLDERS["ml-1m-lcfn"]["train.txt"][0] in message
+
+
+def test_the_shared_cache_matches_the_registry(shared_datasets, recwarn):
+    """CI's cache holds the publishers' files, no marker: each passes by the registry's digest."""
+    before = sorted(shared_datasets.rglob("*"))
+    checked = 0
+    for name, info in DATASETS.items():
+        path = shared_datasets / name / info.ratings_file
+        if path.is_file():
+            assert hashlib.sha256(path.read_bytes()).hexdigest() in info.ratings_sha256
+            assert fetch(name, shared_datasets, progress=False) == path
+            checked += 1
+    for name, files in CACHED_FOLDERS.items():
+        for file_name, known in files.items():
+            if (shared_datasets / name / file_name).is_file():
+                assert hashlib.sha256((shared_datasets / name / file_name).read_bytes()).hexdigest() in known
+                checked += 1
+    assert checked >= 1 and not recwarn.list
+    assert sorted(shared_datasets.rglob("*")) == before

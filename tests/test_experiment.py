@@ -16,15 +16,21 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
-from recae.cli import main
+from recae.cli import build_parser, main
+from recae.cli.options import config_from_args
+from recae.data import Interactions
 from recae.errors import UsageError
+from recae.evaluation.protocols import strong_generalization
 from recae.experiment.benchmark import BenchmarkConfig, run_benchmark
+from recae.experiment.runs import check_measurable
 from recae.experiment.tracker import NullRun, NullTracker
+from recae.experiment.tuning import tune
 from recae.models import REGISTRY
 from recae.serving import Catalog
 from recae.tracking import MlflowTracker
-from tests.conftest import FAST_BENCHMARK_PARAMS
+from tests.conftest import FAST_BENCHMARK_PARAMS, planted_blocks
 
 FAST = {"mult-dae": {"epochs": 3, "hidden_dims": [64], "latent_dim": 16}, "ease": {"l2": 100.0}}
 
@@ -289,3 +295,58 @@ def test_a_tracked_benchmark_through_the_null_tracker_imports_neither_mlflow_nor
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+# ------------------------------------------------------- the rating threshold
+
+
+def _rated_table(path: Path) -> Path:
+    """60 users × 12 items rated 3 to 5 in a column named ``stars`` (found by --rating-col)."""
+    rng = np.random.default_rng(0)
+    rows = ["user,item,stars"] + [
+        f"{u},{i},{rng.integers(3, 6)}" for u in range(60) for i in rng.choice(20, size=12, replace=False)
+    ]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+THRESHOLD_LINE = "keeping ratings > 3.5 from column 'stars' (the default --min-rating; 'none' keeps all)"
+
+
+@pytest.mark.parametrize("command", ["benchmark", "tune"])
+@pytest.mark.parametrize("threshold", [[], ["--min-rating", "3.5"], ["--min-rating", "none"]])
+def test_the_default_rating_threshold_is_named_when_the_user_chose_none(command, threshold, tmp_path):
+    """benchmark and tune both say which threshold they apply to a file with ratings,
+    unless --min-rating was given; the config knows which, and config.json is unchanged."""
+    table = _rated_table(tmp_path / "r.csv")
+    head = ["benchmark", "--models", "popularity"] if command == "benchmark" else ["tune", "--model", "ease"]
+    args = build_parser().parse_args([*head, "--dataset", str(table), "--rating-col", "stars", "--no-progress", *threshold])
+    config = config_from_args(args, models=("popularity",) if command == "benchmark" else ("ease",), track=False)
+    lines: list[str] = []
+    if command == "benchmark":
+        run_benchmark(config, NullTracker(), echo=lines.append)
+    else:
+        tune(config, "ease", n_trials=1, tracker=NullTracker(), echo=lines.append)
+    assert [line for line in lines if "keeping ratings" in line] == (
+        [f"{table}: {THRESHOLD_LINE}"] if not threshold else []
+    )
+    assert config.default_min_rating == (not threshold)
+    assert "min_rating_given" not in config.to_dict()
+
+
+def test_the_threshold_line_is_printed_before_the_split(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _rated_table(tmp_path / "r.csv")
+    args = ["benchmark", "--dataset", "r.csv", "--rating-col", "stars", "--models", "popularity"]
+    assert main([*args, "--heldout-users", "5", "--no-tracking", "--no-progress"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"r.csv: {THRESHOLD_LINE}" and "split" in out[1]
+
+
+def test_a_split_without_validation_targets_is_refused_only_where_validation_selects():
+    X, _ = planted_blocks(n_users=60, n_items=20, n_blocks=2, density=0.5, seed=0)
+    split = strong_generalization(Interactions(X, np.arange(60), np.arange(20)), heldout_users=5)
+    no_val = dataclasses.replace(split, val_out=sp.csr_matrix(split.val_out.shape, dtype=np.float32))
+    check_measurable(no_val, "planted", validation=False)  # a benchmark of EASE still measures test
+    with pytest.raises(UsageError, match="planted: no validation user has held-out items"):
+        check_measurable(no_val, "planted", validation=True)

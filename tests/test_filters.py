@@ -51,3 +51,22 @@ def test_ml100k_paper_preprocessing(shared_datasets):
     matrix = to_interactions(core, source="ml-100k")
     assert (matrix.n_users, matrix.n_items, matrix.nnz) == (938, 1_447, 55_361)
     assert len(core) == 55_361  # ML-100K has no duplicate (user, item) pairs
+
+
+def test_binarize_judges_a_pair_by_its_last_rating():
+    frame = pd.DataFrame(
+        {
+            "user": [1, 1, 2, 2, 3, 3],
+            "item": [5, 5, 6, 6, 7, 7],
+            "rating": [5.0, 1.0, 1.0, 5.0, 2.0, 4.0],
+            "timestamp": [10, 20, 20, 10, 5, 9],
+        }
+    )
+    # user 1 and user 2 rated their item high, then (by timestamp) at most 3.5
+    assert binarize(frame)[["user", "item", "rating"]].values.tolist() == [[3, 7, 4.0]]
+    by_position = frame.drop(columns="timestamp")
+    assert binarize(by_position)["user"].tolist() == [2, 3]
+
+
+def test_binarize_refuses_a_threshold_that_is_not_a_number():
+    assert "nan" in raises(UsageError, binarize, EXPECTED_SMALL, float("nan"))

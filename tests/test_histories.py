@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from recae.errors import DataError
+from recae.errors import DataError, UsageError
 from recae.serving import read_history, read_id_list
 
 
@@ -64,6 +64,29 @@ def test_only_ascii_integers_within_int64_are_read_as_integer_ids(tmp_path):
         (tmp_path / "b.txt").write_text(f"1010\n{text}\n", encoding="utf-8")
         assert read_id_list(tmp_path / "b.txt", "item").tolist() == ["1010", text]
     j = tmp_path / "h.json"
-    j.write_text(json.dumps({"\u0661": [1000], "2": [2**64]}), encoding="utf-8")
+    j.write_text(json.dumps({"\u0661": [1000], "2": [1010]}), encoding="utf-8")
     frame = read_history(j)
-    assert frame["user"].tolist() == ["\u0661", "2"] and frame["item"].tolist() == [1000, 2**64]
+    assert frame["user"].tolist() == ["\u0661", "2"] and frame["item"].tolist() == [1000, 1010]
+
+
+def test_ids_beyond_int64_are_text_or_refused_never_a_traceback(tmp_path):
+    (tmp_path / "u.txt").write_text("99999999999999999999\n1\n")
+    assert read_id_list(tmp_path / "u.txt", "user").tolist() == ["99999999999999999999", "1"]
+    j = tmp_path / "h.json"
+    j.write_text('{"99999999999999999999": [1000]}')
+    assert read_history(j)["user"].tolist() == ["99999999999999999999"]
+    j.write_text('{"1": [99999999999999999999]}')
+    with pytest.raises(DataError, match="item #1: 99999999999999999999 is not an id"):
+        read_history(j)
+    j.write_text('{" ": [1000]}')
+    with pytest.raises(DataError, match="user ' ' is not an id"):
+        read_history(j)
+
+
+def test_min_rating_finds_the_rating_column_by_its_conventional_names(tmp_path):
+    c = tmp_path / "h.csv"
+    c.write_text("user,item,Rating\n1,1000,5\n1,1010,2\n")
+    assert read_history(c, min_rating=3.5)["item"].tolist() == [1000]
+    c.write_text("user,item\n1,1000\n")
+    with pytest.raises(UsageError, match="h.csv: has no rating column"):
+        read_history(c, min_rating=3.5)

@@ -116,6 +116,36 @@ def test_string_item_ids_round_trip(planted, tmp_path):
     assert out["item_id"].tolist() == ids[items].ravel().tolist()
 
 
+TEXT_ITEMS = np.array([f"m{i}" for i in range(N_ITEMS)])
+TEXT_USERS = np.array([f"u{u}" for u in range(N_USERS)])
+
+
+@pytest.fixture(scope="module")
+def text_topn(planted):
+    X, _ = planted
+    return TopN(make_model("ease", l2=10.0).fit(X), Catalog.from_matrix(X, TEXT_ITEMS, TEXT_USERS))
+
+
+def test_text_ids_with_surrounding_spaces_match_wherever_they_come_in(text_topn, planted, tmp_path):
+    """Frames (and so requests), JSON keys and values, allow/deny and user lists: " m1 " is "m1"."""
+    _, new = planted
+    clean = _as_frame(new[:3], np.array(["a", "b", "c"]), TEXT_ITEMS)
+    padded = clean.map(lambda v: f" {v}\t")
+    j = tmp_path / "h.json"
+    j.write_text(json.dumps({f" {u} ": [f" {i}" for i in g["item"]] for u, g in clean.groupby("user")}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an id that matched nothing would warn
+        expected = text_topn.frame(text_topn.fold_in(clean), k=5)
+        pd.testing.assert_frame_equal(text_topn.frame(text_topn.fold_in(padded), k=5), expected)
+        pd.testing.assert_frame_equal(text_topn.frame(text_topn.fold_in(read_history(j)), k=5), expected)
+        mask = text_topn.allowed_items(allow=[" m0", "m1 ", "m2"], deny=np.array([" m1"]))
+        assert np.flatnonzero(mask).tolist() == [0, 2]
+        known = text_topn.known(np.array([" u3 ", "u3", "u5\t"]))
+        assert known.user_ids.tolist() == ["u3", "u5"] and known.n_unknown_users == 0
+        listed = text_topn.fold_in(padded, users=np.array([" b", "a "]))
+    assert listed.user_ids.tolist() == ["b", "a"] and listed.n_unknown_users == 0
+
+
 def test_a_json_user_with_an_empty_list_gets_the_fallback(topn, tmp_path):
     j = tmp_path / "h.json"
     j.write_text(json.dumps({"7": [], "8": [1000]}))
@@ -340,3 +370,44 @@ def test_cli_errors_are_one_line_and_write_nothing(bundle, tmp_path, capsys, arg
 def test_cli_refuses_a_folder_that_is_not_a_model(tmp_path, capsys):
     assert main(["recommend", "--model", str(tmp_path), "--out", str(tmp_path / "t.csv")]) == 1
     assert "not a recae model" in capsys.readouterr().err
+
+
+def _damage(folder, how: str) -> None:
+    """Break one file of a saved bundle ``folder`` the way ``how`` names."""
+    state = folder / "recae-model" / "state.npz"
+    if how == "no weights file":
+        state.unlink()
+    elif how == "weights not an npz":
+        state.write_text("not numpy")
+    elif how == "weights cut short":
+        state.write_bytes(state.read_bytes()[:100])
+    elif how == "weights of the wrong shape":
+        arrays = dict(np.load(state))
+        np.savez(state, **{k: v[:5, :5] if v.ndim == 2 else v[:5] for k, v in arrays.items()})
+    elif how == "weights under another name":
+        np.savez(state, other=np.zeros(3))
+    elif how == "metadata not an object":
+        (folder / "recae-model" / "recae-model.json").write_text("[1]")
+    elif how == "metadata of an unknown model":
+        meta = folder / "recae-model" / "recae-model.json"
+        meta.write_text(meta.read_text().replace('"ease"', '"mult-gan"'))
+    elif how == "catalogue without item ids":
+        np.savez(folder / "catalog.npz", format=np.array("recae-catalog/1"))
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "no weights file", "weights not an npz", "weights cut short", "weights of the wrong shape",
+        "weights under another name", "metadata not an object", "metadata of an unknown model",
+        "catalogue without item ids",
+    ],
+)
+def test_cli_names_a_damaged_model_folder_in_one_line(bundle, tmp_path, capsys, how):
+    path, _ = bundle
+    _damage(path, how)
+    out = tmp_path / "top.csv"
+    assert main(["recommend", "--model", str(path), "--out", str(out), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"recae: error: {path}/") and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()

@@ -25,11 +25,11 @@ from mlflow.exceptions import MlflowException
 
 from recae.cli import main
 from recae.experiment.benchmark import BenchmarkConfig, prepare_split, run_benchmark
-from recae.models import REGISTRY
-from recae.serving import Catalog
-from recae.tracking import MlflowTracker, load_topn
+from recae.models import REGISTRY, make_model
+from recae.serving import CATALOG_FILE, MODEL_DIR, Catalog, save_bundle
+from recae.tracking import MlflowTracker, RecaeModel, load_topn
 from recae.tracking.pyfunc import ENTRY_POINT
-from tests.conftest import FAST_BENCHMARK_PARAMS
+from tests.conftest import FAST_BENCHMARK_PARAMS, planted_blocks
 
 K = 20
 NAME = "recae-test"
@@ -163,6 +163,19 @@ def test_pyfunc_errors_are_invalid_parameter_values(trained):
         with pytest.raises(MlflowException, match=match) as err:
             model.predict(frame, params=params)
         assert err.value.get_http_status_code() == 400
+
+
+def test_a_request_with_padded_text_ids_gets_the_lists_of_the_clean_one(tmp_path):
+    X, _ = planted_blocks(n_users=40, n_items=20, n_blocks=2, density=0.5, seed=0)
+    items = np.array([f"m{i}" for i in range(20)])
+    bundle = save_bundle(make_model("ease", l2=10.0).fit(X), Catalog.from_matrix(X, items), tmp_path / "b")
+    served = RecaeModel()
+    served.load_context(SimpleNamespace(artifacts={"recae_model": str(bundle / MODEL_DIR), "catalog": str(bundle / CATALOG_FILE)}))
+    request = pd.DataFrame({"user_id": ["a", "a", "b"], "item_id": ["m1", "m2", "m3"]})
+    expected = served.predict(None, request, params={"k": 5})
+    padded = served.predict(None, request.map(lambda v: f" {v} "), params={"k": 5})
+    pd.testing.assert_frame_equal(padded, expected)
+    assert not expected["fallback"].any()
 
 
 def test_best_model_is_registered_as_champion_and_recommend_lists_every_known_user(trained, tmp_path, capsys):

@@ -6,7 +6,7 @@ import functools
 
 import pytest
 
-from recae.data import RawData, load, load_ratings
+from recae.data import RawData, binarize, load, load_ratings
 from recae.errors import DataError, UsageError
 from tests.data_helpers import FAKE_U_DATA, raises, write_file
 
@@ -56,3 +56,20 @@ def test_load_directory_without_known_files(tmp_path):
     (tmp_path / "empty").mkdir()
     message = raises(DataError, load, str(tmp_path / "empty"))
     assert "empty" in message and "train.txt" in message and "u.data" in message
+
+
+def test_a_tables_rating_column_is_read_and_low_ratings_are_never_positive(write):
+    path = write("r.csv", "user,item,rating\n1,10,5\n1,11,0\n1,12,-1\n1,13,3.5\n2,10,4\n")
+    raw = load(str(path))
+    assert raw.rating_column == "rating"
+    assert binarize(raw.ratings, threshold=3.5).values.tolist() == [[1, 10, 5.0], [2, 10, 4.0]]
+    named = load_ratings(str(path), user_col="user")  # table options keep the default rating column
+    assert binarize(named, threshold=0)["item"].tolist() == [10, 13, 10]
+
+
+def test_raw_data_names_the_column_ratings_came_from(write, tmp_path):
+    assert load(str(write("ml/u.data", FAKE_U_DATA))).rating_column == "rating"
+    assert load(str(write("a.txt", "0 1 2\n"))).rating_column is None
+    stars = write("s.csv", "user,item,stars\n1,2,3\n")
+    assert load(str(stars)).rating_column is None
+    assert load(str(stars), rating_col="stars").rating_column == "stars"

@@ -8,6 +8,7 @@ from recae.cli import options
 from recae.evaluation.compare import format_comparison
 from recae.experiment.benchmark import run_benchmark
 from recae.experiment.config import DEFAULT_MODELS, PRIMARY_METRIC
+from recae.files import check_output_path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,6 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark, print the test metrics (and the comparison), write ``--json``."""
     config = options.config_from_args(args, models=tuple(args.models), track=args.track, tuned=args.tuned, register=args.register)
+    if args.json:
+        check_output_path(args.json)  # before any work: a bad path must not cost the run
     result = run_benchmark(config, options.tracker_for(config))
     print()
     print(f"Test metrics on {result.dataset} ({result.protocol}), mean ± half-width of the 95% CI:")

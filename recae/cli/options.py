@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from recae.errors import UsageError
-from recae.experiment.config import BenchmarkConfig
+from recae.experiment.config import DEFAULT_MIN_RATING, BenchmarkConfig
 from recae.experiment.tracker import NullTracker, Tracker
 from recae.files import write_json
 from recae.tracking import MlflowTracker, ReadOnlyTracker
@@ -19,14 +19,20 @@ DATA_DIR_HELP = "data set cache (default: $RECAE_DATA_DIR, else ./data)"
 
 
 def parse_value(text: str) -> Any:
-    """``"50"`` → 50, ``"1e-3"`` → 0.001, ``"[600]"`` → [600], ``"none"`` → None, else the string."""
+    """``"50"`` → 50, ``"1e-3"`` → 0.001, ``"[600]"`` → [600], ``"none"`` → None, else the string.
+
+    Text that opens a list or an object (``[``, ``{``) must be valid JSON:
+    ``UsageError`` naming where it breaks, rather than the text taken as a string.
+    """
     if text.lower() in ("none", "null"):
         return None
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except json.JSONDecodeError as e:
+        if text.lstrip().startswith(("[", "{")):
+            raise UsageError(f"{text!r} is not valid JSON ({e.msg} at character {e.pos + 1})") from None
         return text
 
 
@@ -38,7 +44,10 @@ def parse_model_params(items: Sequence[str]) -> dict[str, dict[str, Any]]:
         model, dot, param = key.partition(".")
         if not sep or not dot or not model or not param:
             raise UsageError(f"--param {item!r}: expected MODEL.NAME=VALUE, e.g. mult-vae.epochs=50")
-        out.setdefault(model, {})[param] = parse_value(value)
+        try:
+            out.setdefault(model, {})[param] = parse_value(value)
+        except UsageError as e:
+            raise UsageError(f"--param {item!r}: {e}") from None
     return out
 
 
@@ -69,8 +78,13 @@ def _min_rating(text: str) -> float | None:
 # the converters above keep their names, and --ks keeps its lambda, so those messages stay.
 
 
-def add_min_rating_argument(parser: argparse.ArgumentParser, default: float | None, help: str) -> None:
-    """``--min-rating``: keep ratings strictly above it; ``none`` keeps all."""
+def add_min_rating_argument(parser: argparse.ArgumentParser, default: Any, help: str) -> None:
+    """``--min-rating``: keep ratings strictly above it; ``none`` keeps all.
+
+    ``default`` ``argparse.SUPPRESS`` leaves the option out of the parsed
+    arguments when not given, so that the config can tell a chosen threshold
+    from the default one.
+    """
     parser.add_argument("--min-rating", type=_min_rating, default=default, help=help)
 
 
@@ -86,7 +100,9 @@ def add_split_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-prop", type=float, default=0.2, help="fraction of each held-out user's items used as targets (default: %(default)s)")
     parser.add_argument("--val-prop", type=float, default=0.2, help="given split: fraction of each user's train items held out for validation (default: %(default)s)")
     parser.add_argument("--no-refit", dest="refit", action="store_false", help="given split: do not refit on the full train rows after selection")
-    add_min_rating_argument(parser, 3.5, "keep ratings strictly above this ('none' keeps all; default: %(default)s)")
+    add_min_rating_argument(
+        parser, argparse.SUPPRESS, f"keep ratings strictly above this ('none' keeps all; default: {DEFAULT_MIN_RATING:g})"
+    )
     parser.add_argument("--min-user-items", type=int, default=5, help="k-core: minimum items per user (default: %(default)s)")
     parser.add_argument("--min-item-users", type=int, default=0, help="k-core: minimum users per item (default: %(default)s)")
     parser.add_argument("--user-col", help="CSV/TSV/Parquet data: the user column (default: user)")
@@ -120,7 +136,6 @@ def config_from_args(args: argparse.Namespace, **fields: Any) -> BenchmarkConfig
     return BenchmarkConfig.create(
         dataset=args.dataset,
         model_params=parse_model_params(args.param),
-        min_rating=args.min_rating,
         min_user_items=args.min_user_items,
         min_item_users=args.min_item_users,
         heldout_users=args.heldout_users,
@@ -134,6 +149,8 @@ def config_from_args(args: argparse.Namespace, **fields: Any) -> BenchmarkConfig
         data_dir=args.data_dir,
         tracking_uri=args.tracking_uri,
         progress=args.progress,
+        # absent unless given: the config then knows the threshold is its default
+        **({"min_rating": args.min_rating} if "min_rating" in vars(args) else {}),
         **fields,
     )
 

@@ -46,11 +46,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Write the lists batch by batch into ``--out`` and print how many and how fast."""
     start = time.perf_counter()
-    out = write_table(args.out)  # checks the output format before any work
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be ≥ 1, got {args.batch_size}")
     if args.min_rating is not None and not args.history:
         raise UsageError("--min-rating applies to --history files")
+    out = write_table(args.out)  # checks the output format and path before any work
     if Path(args.model).expanduser().is_dir():
         topn = TopN.load(Path(args.model).expanduser())  # a local folder: no MLflow store needed
     else:

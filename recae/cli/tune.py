@@ -9,6 +9,7 @@ import pandas as pd
 from recae.cli import options
 from recae.errors import UsageError
 from recae.experiment.tuning import tune
+from recae.files import check_output_path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     if args.timeout is not None and not args.timeout > 0:
         raise UsageError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     config = options.config_from_args(args, models=(args.model,))
+    if args.json:
+        check_output_path(args.json)  # before any work: a bad path must not cost the search
     result = tune(
         config, args.model, n_trials=args.trials, timeout=args.timeout, tracker=options.tracker_for(config),
         sampler_seed=args.sampler_seed, prune=args.prune,

@@ -2,16 +2,19 @@
 
 Data set ``name`` lives in ``<data_dir>/<name>/``: the files of the archive's
 folder that holds the ratings (for ml-1m: ``ratings.dat``, ``movies.dat``,
-``users.dat``, ``README``). A folder already there is used as is, with no
-network access, so a cache filled beforehand (``$RECAE_DATA_DIR`` pointing at
-``../shared/datasets``) works offline. A download is checked against every
-known digest and only then moved into place, in one rename.
+``users.dat``, ``README``). A folder already there is used with no network
+access, so a cache filled beforehand (``$RECAE_DATA_DIR`` pointing at
+``../shared/datasets``) works offline; its ratings file is checked every time
+it is opened (:mod:`recae.data.integrity`), and downloaded again when it is
+truncated or altered. A download is checked against every known digest and
+only then moved into place, in one rename.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -19,6 +22,7 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from recae.data.download import download_folder
+from recae.data.integrity import check_file, is_writable, record_files
 from recae.data.readers import read_ml100k, read_ml_csv, read_ml_dat
 from recae.data.schema import PathLike
 from recae.errors import DataError, UsageError
@@ -48,6 +52,10 @@ class DatasetInfo:
     sha256, md5 : str or None
         Hex digests of the archive. Every digest given must match; when both
         are None a download is refused unless explicitly allowed.
+    ratings_sha256 : tuple of str
+        SHA-256 digests the extracted ratings file may have, for a cache
+        filled by hand (recae records the digest of what it downloads itself);
+        empty when none is known.
     """
 
     name: str
@@ -56,6 +64,7 @@ class DatasetInfo:
     reader: Callable[[PathLike], pd.DataFrame]
     sha256: str | None
     md5: str | None = None
+    ratings_sha256: tuple[str, ...] = ()
 
     @property
     def folder(self) -> str:
@@ -98,6 +107,7 @@ DATASETS: dict[str, DatasetInfo] = {
             read_ml100k,
             sha256="50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229",
             md5="0e33842e24a9c977be4e0107933c0723",
+            ratings_sha256=("06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490",),
         ),
         DatasetInfo(
             "ml-1m",
@@ -131,19 +141,34 @@ DATASETS: dict[str, DatasetInfo] = {
             sha256="8b21cfb7eb1706b4ec0aac894368d90acf26ebdfb6aced3ebd4ad5bd1eb9c6aa",
             md5="6b51fb2759a8657d3bfcbfc42b592ada",
         ),
-        # GroupLens replaces ml-latest-small from time to time. This digest is
-        # the September 2018 edition (610 users, 9,724 movies, 100,836 ratings),
-        # the one served since; the 2016 edition (671 users, 100,004 ratings)
-        # that older papers and some caches hold has a different archive. A
-        # cached copy of either is used as is: only downloads are checked.
+        # GroupLens replaces ml-latest-small from time to time. This archive
+        # digest is the September 2018 edition (610 users, 9,724 movies,
+        # 100,836 ratings), the one served since; the 2016 edition (671 users,
+        # 100,004 ratings) that older papers and some caches hold has a
+        # different archive. The ratings digest is the 2016 edition's, so a
+        # cache of either passes: the 2018 one by the digest recorded when it
+        # was downloaded.
         DatasetInfo(
             "ml-latest-small",
             f"{_GROUPLENS}/ml-latest-small.zip",
             "ml-latest-small/ratings.csv",
             read_ml_csv,
             sha256="696d65a3dfceac7c45750ad32df2c259311949efec81f0f144fdfb91ebc9e436",
+            ratings_sha256=("b4239649fbf90ebf405c56c3ae1d929d9e7c86fc1a3a80cbef1c884df593ef73",),
         ),
     )
+}
+
+
+#: Data sets that are read from the cache by folder name but cannot be
+#: downloaded: the SHA-256 of each of their files, checked when the folder is opened.
+#: ml-1m-lcfn is MovieLens 1M's fixed train/test split of LCFN and UltraGCN
+#: (the UltraGCN repository, ``data/ml-1m/``).
+CACHED_FOLDERS: dict[str, dict[str, tuple[str, ...]]] = {
+    "ml-1m-lcfn": {
+        "train.txt": ("f088986b22f14f17136f9c4ef6f1269201f83dfb9ce259f1fd4ed46d72a92599",),
+        "test.txt": ("7ca364f7f9321417b521745833b12719a2feb13253bccece2c04d5afe9fc3e15",),
+    },
 }
 
 
@@ -189,10 +214,13 @@ def fetch(
 ) -> Path:
     """Return the path of a named data set's ratings file, downloading it if needed.
 
-    A cached copy, ``<data_dir>/<name>/<ratings file>``, is used as is, with no
-    network access. Otherwise the archive is downloaded into a hidden
-    ``.<name>-*`` folder inside ``data_dir``, checked, and its folder renamed
-    into place in one step: a failed download leaves no partial cache entry.
+    A cached copy, ``<data_dir>/<name>/<ratings file>``, is used with no
+    network access once it passes :func:`~recae.data.integrity.check_file`
+    (the digest recorded when it was downloaded, or ``ratings_sha256``);
+    one that fails is downloaded again, with a warning. Otherwise the archive
+    is downloaded into a hidden ``.<name>-*`` folder inside ``data_dir``,
+    checked, and its folder renamed into place in one step: a failed download
+    leaves no partial cache entry.
 
     Parameters
     ----------
@@ -224,12 +252,17 @@ def fetch(
     DataError
         The download failed (HTTP error, unreachable host, truncated), a
         checksum did not match (the message gives the URL and both digests),
-        the archive lacks the ratings file, or the cache cannot be written.
+        the archive lacks the ratings file, or the cache cannot be written;
+        or the cached ratings file is truncated or altered and downloading it
+        again failed (the message names the file and the expected digest).
     """
     info = _dataset_info(name)
     root = _resolve_data_dir(data_dir)
     target = root / info.name / info.ratings_file
     if target.is_file() and not force:
+        problem = check_file(target, info.ratings_sha256)
+        if problem is not None:
+            _download_again(root, info, problem, base_url, progress, allow_unverified)
         return target
     if target.parent.exists() and not force:
         # Not ours to clear: it may hold the user's own files.
@@ -239,6 +272,19 @@ def fetch(
         )
     _download_into(root, info, base_url, progress=progress, allow_unverified=allow_unverified)
     return target
+
+
+def _download_again(
+    root: Path, info: DatasetInfo, problem: str, base_url: str | None, progress: bool, allow_unverified: bool
+) -> None:
+    """Replace a cached data set whose ratings file failed its check (``problem``) by a new download."""
+    if not (is_writable(root) and is_writable(root / info.name)):
+        raise DataError(f"{problem}; the cache {root} is read-only, so it is not downloaded again")
+    warnings.warn(f"{problem}; downloading {info.name} again", stacklevel=3)
+    try:
+        _download_into(root, info, base_url, progress=progress, allow_unverified=allow_unverified)
+    except DataError as error:
+        raise DataError(f"{problem}; downloading it again failed: {error}") from None
 
 
 def _download_into(
@@ -267,6 +313,7 @@ def _download_into(
             staged = download_folder(
                 url, scratch, info.member, info.digests, progress=progress, label=info.name
             )
+            record_files(staged, [info.ratings_file])  # opening it later needs no hashing
             try:
                 replace(staged, root / info.name)  # a cached copy is swapped out, not lost
             except OSError:
@@ -281,6 +328,25 @@ def _download_into(
     except BaseException:
         _remove_empty(created)  # a failed first download leaves no empty cache folder behind
         raise
+
+
+def check_cached_folder(folder: Path) -> None:
+    """Check the files of a :data:`CACHED_FOLDERS` data set, read from ``folder``.
+
+    Each file present is checked with :func:`~recae.data.integrity.check_file`;
+    a folder of another name is not checked.
+
+    Raises
+    ------
+    DataError
+        A file is truncated or altered (the message names it and its expected
+        digest); such a data set cannot be downloaded again.
+    """
+    for name, known in CACHED_FOLDERS.get(folder.name, {}).items():
+        if (folder / name).is_file():
+            problem = check_file(folder / name, known)
+            if problem is not None:
+                raise DataError(f"{problem}; restore it from the source of {folder.name}")
 
 
 def _remove_empty(folders: list[Path]) -> None:

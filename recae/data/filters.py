@@ -6,6 +6,9 @@ filters take and return a DataFrame with the columns of :mod:`recae.data.schema`
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 import pandas as pd
 
@@ -14,24 +17,40 @@ from recae.errors import UsageError
 
 
 def binarize(df: pd.DataFrame, threshold: float = 3.5) -> pd.DataFrame:
-    """Keep the rows rated strictly above ``threshold`` (the Mult-VAE paper keeps > 3.5).
+    """Keep the pairs rated strictly above ``threshold`` (the Mult-VAE paper keeps > 3.5).
+
+    A (user, item) pair rated more than once is judged by its last rating
+    (by ``timestamp`` when there is one, else by position), the one
+    :func:`kcore` keeps: a pair whose last rating is at or below
+    ``threshold`` is never a positive, whatever it was rated before.
 
     Parameters
     ----------
     df : DataFrame
-        ``user``, ``item`` and optionally ``rating``.
+        ``user``, ``item`` and optionally ``rating`` and ``timestamp``.
     threshold : float
         Ratings ``> threshold`` count as positive feedback.
 
     Returns
     -------
     DataFrame
-        The kept rows, same columns, fresh index; ``df`` itself when it has no
-        ``rating`` column (implicit data is already binary).
+        The kept rows (one per pair), in their original order, same columns,
+        fresh index; ``df`` itself when it has no ``rating`` column (implicit
+        data is already binary).
+
+    Raises
+    ------
+    UsageError
+        ``threshold`` is not a number (NaN included: it would keep nothing).
     """
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or math.isnan(threshold):
+        raise UsageError(f"the rating threshold must be a number, got {threshold!r}")
     if RATING not in df:
         return df
-    return df.loc[df[RATING].to_numpy() > threshold].reset_index(drop=True)
+    keep = df[RATING].to_numpy() > threshold
+    if keep.any():
+        keep &= _pairs(df)[2]
+    return df.loc[keep].reset_index(drop=True)
 
 
 def kcore(df: pd.DataFrame, min_user: int = 5, min_item: int = 0) -> pd.DataFrame:
@@ -64,10 +83,7 @@ def kcore(df: pd.DataFrame, min_user: int = 5, min_item: int = 0) -> pd.DataFram
         raise UsageError(
             f"kcore thresholds must be >= 0, got min_user={min_user}, min_item={min_item}"
         )
-    users, _ = pd.factorize(df[USER])
-    items, _ = pd.factorize(df[ITEM])
-    timestamps = df[TIMESTAMP].to_numpy() if TIMESTAMP in df else None
-    keep = _last_of_each_pair(users, items, timestamps)
+    users, items, keep = _pairs(df)
     while True:
         before = keep.sum()
         for codes, minimum in ((users, min_user), (items, min_item)):
@@ -77,6 +93,14 @@ def kcore(df: pd.DataFrame, min_user: int = 5, min_item: int = 0) -> pd.DataFram
         if keep.sum() == before:
             break
     return df.loc[keep].reset_index(drop=True)
+
+
+def _pairs(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Factorized user and item codes of ``df``'s rows, and the mask of each pair's last row."""
+    users, _ = pd.factorize(df[USER])
+    items, _ = pd.factorize(df[ITEM])
+    timestamps = df[TIMESTAMP].to_numpy() if TIMESTAMP in df else None
+    return users, items, _last_of_each_pair(users, items, timestamps)
 
 
 def _last_of_each_pair(

@@ -10,6 +10,7 @@ line pandas choked on.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from recae.data.compression import pandas_compression, stream_errors, text_lines
 from recae.data.schema import invalid_values
 from recae.errors import DataError
 
@@ -87,16 +89,16 @@ def records(path: Path, sep: str) -> Iterator[tuple[int, list[str]]]:
 
     pandas skips empty lines, and with a whitespace delimiter blank ones too.
     """
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+    with contextlib.closing(text_lines(path)) as lines:
         if len(sep) == 1:
             # One reader for the whole file: it honours quotes (a quoted field
             # may span lines) and counts physical lines, as pandas does.
-            reader = csv.reader(fh, delimiter=sep)
+            reader = csv.reader(lines, delimiter=sep)
             for fields in reader:
                 if fields:
                     yield reader.line_num, fields
             return
-        for number, line in enumerate(fh, start=1):
+        for number, line in enumerate(lines, start=1):
             line = line.rstrip("\r\n")
             fields = line.split() if sep == "whitespace" else line.split(sep)
             if fields and line:
@@ -157,15 +159,17 @@ def read_csv(
     Raises what pandas raises, and ValueError for a wrong number of columns.
     """
     sep = sep or layout.sep
-    frame = pd.read_csv(
-        source,
-        sep=r"\s+" if sep == "whitespace" else sep,
-        header=None,
-        skiprows=layout.header_lines,
-        usecols=list(layout.positions) if layout.positions is not None else None,
-        dtype=dtypes,
-        engine="c",
-    )
+    with stream_errors(source):
+        frame = pd.read_csv(
+            source,
+            sep=r"\s+" if sep == "whitespace" else sep,
+            header=None,
+            skiprows=layout.header_lines,
+            usecols=list(layout.positions) if layout.positions is not None else None,
+            dtype=dtypes,
+            engine="c",
+            compression=pandas_compression(source),
+        )
     if layout.positions is not None:
         frame = frame[list(layout.positions)]  # pandas returns file order, not usecols order
     elif frame.shape[1] != len(layout.columns):

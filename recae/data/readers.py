@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recae.data.compression import read_bytes
 from recae.data.parsing import (
     INT64_LIMIT,
     Layout,
@@ -95,7 +96,7 @@ def read_ml_dat(path: PathLike) -> pd.DataFrame:
         As :func:`read_ml100k`, for the ``::`` delimiter.
     """
     path = existing_file(path)
-    raw = path.read_bytes()
+    raw = read_bytes(path)
     if b"\t" in raw:
         # A tab would survive the rewrite below and make a tab-separated file
         # look like a valid one; let the scan name the line instead.
@@ -166,7 +167,7 @@ def read_adjacency(path: PathLike) -> pd.DataFrame:
     tokens: list[bytes] = []
     lengths: list[int] = []
     line_numbers: list[int] = []
-    for number, line in enumerate(path.read_bytes().splitlines(), start=1):
+    for number, line in enumerate(read_bytes(path).splitlines(), start=1):
         fields = line.split()
         if fields:
             tokens.extend(fields)

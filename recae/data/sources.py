@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from recae.data.datasets import DATASETS, fetch
+from recae.data.compression import plain_name
+from recae.data.datasets import DATASETS, check_cached_folder, fetch
 from recae.data.datasets import data_dir as resolve_data_dir
 from recae.data.readers import (
     read_adjacency,
@@ -24,8 +25,8 @@ from recae.data.readers import (
     read_ml_dat,
     read_train_test_dir,
 )
-from recae.data.schema import PathLike
-from recae.data.tables import read_table
+from recae.data.schema import RATING, PathLike
+from recae.data.tables import read_table_columns
 from recae.errors import DataError, UsageError
 
 
@@ -42,12 +43,18 @@ class RawData:
     train, test : DataFrame or None
         The given split's ``(user, item)`` pairs; set together, and only when
         ``ratings`` is None.
+    rating_column : str or None
+        The source's column the ``rating`` column was read from (``"rating"``
+        for MovieLens files, whose third field it is); None when no ratings
+        were read, and every row is a positive interaction. A caller that
+        keeps ratings above a default threshold says so when this is set.
     """
 
     source: str
     ratings: pd.DataFrame | None = None
     train: pd.DataFrame | None = None
     test: pd.DataFrame | None = None
+    rating_column: str | None = None
 
     @property
     def is_given_split(self) -> bool:
@@ -84,7 +91,9 @@ def load(
        - a file named ``u.data`` / ``ratings.dat`` / ``ratings.csv`` → the
          MovieLens reader for it;
        - a ``.txt`` file → :func:`read_adjacency`;
-       - any other file (``.csv``, ``.tsv``, ``.parquet``, ...) → :func:`read_table`.
+       - any other file (``.csv``, ``.tsv``, ``.parquet``, ...) →
+         :func:`~recae.data.tables.read_table`, which reads a ``rating`` and
+         a ``timestamp`` column by their conventional names unless told otherwise.
 
     Parameters
     ----------
@@ -96,13 +105,14 @@ def load(
         Passed to :func:`fetch` for a named data set.
     **read_table_kwargs
         ``user_col``, ``item_col``, ``rating_col``, ``timestamp_col``, ``sep``
-        for :func:`read_table`. Given for a MovieLens file name they select
-        :func:`read_table` instead of the MovieLens reader.
+        for :func:`~recae.data.tables.read_table`. Given for a MovieLens file
+        name they select that reader instead of the MovieLens one.
 
     Returns
     -------
     RawData
-        ``ratings`` set, or ``train`` and ``test`` set for a given split.
+        ``ratings`` set, or ``train`` and ``test`` set for a given split;
+        ``rating_column`` names the column ratings were read from, if any.
 
     Raises
     ------
@@ -116,11 +126,11 @@ def load(
     if spec in DATASETS:
         _refuse_table_options(spec, read_table_kwargs)
         path = fetch(spec, data_dir, base_url=base_url, progress=progress)
-        return RawData(spec, ratings=DATASETS[spec].reader(path))
+        return _ratings(spec, DATASETS[spec].reader(path))
     path = _local_path(spec, data_dir)
     if path.is_dir():
         return _load_dir(spec, path, read_table_kwargs)
-    return RawData(str(path), ratings=_read_file(path, read_table_kwargs))
+    return _read_file(path, read_table_kwargs)
 
 
 def load_ratings(
@@ -156,13 +166,15 @@ def load_ratings(
 
 
 def _local_path(spec: str, data_dir: PathLike | None) -> Path:
-    """``spec`` as an existing path, or the cache folder of that name; else UsageError."""
+    """``spec`` as an existing path, or the cache folder of that name (checked); else UsageError."""
     path = Path(spec).expanduser()
     if path.exists():
         return path
     root = resolve_data_dir(data_dir)
     if len(path.parts) == 1 and (root / spec).exists():
-        return root / spec  # a data set already laid out in the cache, e.g. ml-1m-lcfn
+        # A data set already laid out in the cache, e.g. ml-1m-lcfn.
+        check_cached_folder(root / spec)
+        return root / spec
     raise UsageError(
         f"{spec}: no such file, nor a folder of the data directory {root}, "
         f"and not a known data set name (known: {', '.join(DATASETS)})"
@@ -177,7 +189,7 @@ def _load_dir(spec: str, path: Path, read_table_kwargs: dict[str, str | None]) -
         return RawData(str(path), train=train, test=test)
     for file_name in _READERS_BY_FILE_NAME:
         if (path / file_name).is_file():
-            return RawData(str(path), ratings=_read_file(path / file_name, read_table_kwargs))
+            return _read_file(path / file_name, read_table_kwargs, source=str(path))
     raise DataError(
         f"{path}: holds neither train.txt and test.txt nor any of "
         f"{', '.join(_READERS_BY_FILE_NAME)}"
@@ -192,12 +204,20 @@ def _refuse_table_options(spec: str, options: dict[str, str | None]) -> None:
         )
 
 
-def _read_file(path: Path, read_table_kwargs: dict[str, str | None]) -> pd.DataFrame:
+def _read_file(
+    path: Path, read_table_kwargs: dict[str, str | None], source: str | None = None
+) -> RawData:
     """Read one file with the reader its name or extension selects (see :func:`load`)."""
-    if read_table_kwargs:
-        return read_table(path, **read_table_kwargs)
-    if path.name in _READERS_BY_FILE_NAME:
-        return _READERS_BY_FILE_NAME[path.name](path)
-    if path.suffix.lower() == ".txt":
-        return read_adjacency(path)
-    return read_table(path)
+    source = str(path) if source is None else source
+    plain = plain_name(path)  # u.data.gz is read as u.data is
+    if not read_table_kwargs and plain.name in _READERS_BY_FILE_NAME:
+        return _ratings(source, _READERS_BY_FILE_NAME[plain.name](path))
+    if not read_table_kwargs and plain.suffix.lower() == ".txt":
+        return _ratings(source, read_adjacency(path))
+    frame, columns = read_table_columns(path, **read_table_kwargs)
+    return RawData(source, ratings=frame, rating_column=columns.get(RATING))
+
+
+def _ratings(source: str, frame: pd.DataFrame) -> RawData:
+    """RawData for a frame whose ``rating`` column, if any, has that name in its source too."""
+    return RawData(source, ratings=frame, rating_column=RATING if RATING in frame else None)

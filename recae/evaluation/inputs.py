@@ -1,5 +1,5 @@
 """Checks of what the evaluation functions take in: target matrices, top lists,
-cut-offs, probabilities and seeds.
+cut-offs, probabilities, seeds and held-out user counts.
 
 Each returns its input in canonical form (CSR, an integer array, a list of
 ints, a float, an int) or raises :class:`~recae.errors.DataError` (malformed data) or
@@ -9,6 +9,8 @@ one-line message naming the value.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -20,6 +22,7 @@ from recae.errors import DataError, UsageError
 
 __all__ = [
     "as_csr",
+    "check_heldout_users",
     "check_ks",
     "check_probability",
     "check_seed",
@@ -126,8 +129,20 @@ def check_probability(value: Any, name: str) -> float:
     return value
 
 
-def check_seed(seed: Any) -> int:
-    """``seed`` as an int ≥ 0 (what :func:`numpy.random.default_rng` accepts as a seed)."""
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """``seed`` as an int ≥ 0 (what :func:`numpy.random.default_rng` accepts as a seed);
+    ``name`` names it in the message."""
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise UsageError(f"seed must be an integer ≥ 0, got {seed!r}")
+        raise UsageError(f"{name} must be an integer ≥ 0, got {seed!r}")
     return int(seed)
+
+
+def check_heldout_users(value: Any) -> int | float:
+    """How many users to hold out: a whole number ≥ 1 (as an int) or a fraction of
+    all users strictly between 0 and 1 (as a float)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value):
+        if 0 < value < 1:
+            return float(value)
+        if value >= 1 and float(value).is_integer():
+            return int(value)
+    raise UsageError(f"heldout_users={value}: expected a whole number ≥ 1 or a fraction in (0, 1)")

@@ -35,6 +35,7 @@ import scipy.sparse as sp
 
 from recae.data import Interactions
 from recae.errors import DataError
+from recae.evaluation.inputs import check_heldout_users, check_probability, check_seed
 from recae.evaluation.split import GIVEN, STRONG, Split
 
 __all__ = ["GIVEN", "STRONG", "Split", "given_split", "strong_generalization"]
@@ -69,13 +70,10 @@ def _holdout_rows(
 
 def _resolve_count(n_heldout: int | float, n_users: int) -> int:
     """A count of held-out users from a count (≥ 1) or a fraction of all users (< 1)."""
-    if isinstance(n_heldout, float) and 0 < n_heldout < 1:
+    n_heldout = check_heldout_users(n_heldout)
+    if isinstance(n_heldout, float):
         return max(1, round(n_heldout * n_users))
-    if n_heldout != int(n_heldout) or n_heldout < 1:
-        raise DataError(
-            f"heldout_users={n_heldout}: expected a whole number ≥ 1 or a fraction in (0, 1)"
-        )
-    return int(n_heldout)
+    return n_heldout
 
 
 def strong_generalization(
@@ -111,8 +109,8 @@ def strong_generalization(
         Checked for leakage.
     """
 
-    if not 0 < test_prop < 1:
-        raise DataError(f"test_prop={test_prop}: expected a fraction in (0, 1)")
+    check_probability(test_prop, "test_prop")
+    check_seed(seed)
     n_users = data.n_users
     n_heldout = _resolve_count(heldout_users, n_users)
     if 2 * n_heldout >= n_users:
@@ -221,8 +219,8 @@ def given_split(
         in ``info`` and a warning.
     """
 
-    if not 0 < val_prop < 1:
-        raise DataError(f"val_prop={val_prop}: expected a fraction in (0, 1)")
+    check_probability(val_prop, "val_prop")
+    check_seed(seed)
     users, items, full = _index_train(train.drop_duplicates(["user", "item"]))
     target, counts = _given_targets(test.drop_duplicates(["user", "item"]), users, items, full)
     dropped = {k: v for k, v in counts.items() if v}

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from recae.evaluation.compare import compare
+from recae.evaluation.compare import DEFAULT_METRICS, compare
 from recae.evaluation.protocols import Split
 from recae.experiment import plots
 from recae.experiment.config import DEFAULT_MODELS, PRIMARY_METRIC, BenchmarkConfig
 from recae.experiment.results import BenchmarkResult, ModelResult
 from recae.experiment.runs import (
+    check_measurable,
     dataset_label,
     describe_split,
     epoch_logger,
@@ -25,7 +26,7 @@ from recae.experiment.runs import (
 )
 from recae.experiment.tracker import BENCHMARK_KIND, CHAMPION, MODEL_KIND, Run, Tracker
 from recae.experiment.tuned import with_tuned_params
-from recae.models import make_model
+from recae.models import get_model_class, make_model
 
 
 def run_benchmark(config: BenchmarkConfig, tracker: Tracker, echo: Callable[[str], None] = print) -> BenchmarkResult:
@@ -41,21 +42,24 @@ def run_benchmark(config: BenchmarkConfig, tracker: Tracker, echo: Callable[[str
         and one nested run per model; with ``config.tuned`` it also supplies
         the best parameters of earlier searches. ``NullTracker()`` stores nothing.
     echo : callable
-        Receives the one-line description of the split (and the tuned
-        parameters and the registered model, when asked for).
+        Receives the one-line description of the split, the rating threshold
+        when the user chose none (and the tuned parameters and the registered
+        model, when asked for).
 
     Returns
     -------
     BenchmarkResult
         The caller prints or saves it.
     """
-    split = prepare_split(config)
+    split = prepare_split(config, echo)
     label = dataset_label(config.dataset)
     fingerprint = split.fingerprint()
     if config.tuned:  # each model's best parameters from `recae tune`; explicit ones still win
         config = with_tuned_params(config, tracker, split.protocol, fingerprint, echo=echo)
     info = split.describe()
     echo(describe_split(label, info, fingerprint))
+    selects = bool(config.register) or any(get_model_class(name).uses_validation for name in config.models)
+    check_measurable(split, label, validation=selects)
     for name in config.models:  # refuse an impossible run before any is started
         make_model(name, **config.params_for(name)).check_resources(*split.train.shape)
     experiment = f"{label}/{split.protocol}"
@@ -95,7 +99,10 @@ def _log_summary(parent: Run, bench: BenchmarkResult, seed: int) -> None:
     """The benchmark's own artifacts: the comparison (two or more models), summary and results."""
     results = bench.models
     if len(results) > 1:
-        bench.comparison = compare({n: r.test for n, r in results.items()}, seed=seed)
+        tests = {n: r.test for n, r in results.items()}
+        # --ks may leave out 20; NDCG@100 is always evaluated
+        metrics = [m for m in DEFAULT_METRICS if all(m in t.per_user for t in tests.values())]
+        bench.comparison = compare(tests, metrics=metrics, seed=seed)
         parent.log_frame(bench.comparison, "comparison.csv")
         parent.log_text(bench.comparison_markdown(), "comparison.md")
         primary = bench.comparison[bench.comparison["metric"] == PRIMARY_METRIC]

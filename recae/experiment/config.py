@@ -13,7 +13,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from recae.checks import Constraint, Interval, ListOf, check_params
 from recae.errors import UsageError
+from recae.evaluation.inputs import check_heldout_users, check_probability, check_seed
 from recae.models import REGISTRY, get_model_class, make_model
 
 #: The models a benchmark trains when none are named: the autoencoders and every baseline.
@@ -22,6 +24,8 @@ DEFAULT_MODELS: tuple[str, ...] = ("mult-vae", "mult-dae", "ease", "als", "bpr",
 PRIMARY_METRIC = "ndcg_at_100"
 #: The cut-off of :data:`PRIMARY_METRIC`: every benchmark evaluates it.
 SELECTION_K = 100
+#: Ratings kept as positives when no threshold is given: strictly above 3.5 (the paper's).
+DEFAULT_MIN_RATING = 3.5
 
 
 @dataclass(frozen=True)
@@ -41,14 +45,15 @@ class BenchmarkConfig:
     Raises
     ------
     UsageError
-        An unknown model or parameter, ``register`` without ``track``, or
-        fields not in canonical form.
+        No model, an unknown model or parameter, a setting or parameter value
+        out of range, ``register`` without ``track``, or fields not in
+        canonical form.
     """
 
     dataset: str = "ml-100k"
     models: tuple[str, ...] = DEFAULT_MODELS
     model_params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    min_rating: float | None = 3.5
+    min_rating: float | None = DEFAULT_MIN_RATING
     min_user_items: int = 5
     min_item_users: int = 0
     heldout_users: int | float = 0.1
@@ -73,6 +78,10 @@ class BenchmarkConfig:
     #: Register the best model (validation NDCG@100) in the MLflow model registry
     #: under this name and point the alias ``champion`` at it.
     register: str | None = None
+    #: Whether the user chose ``min_rating`` (``--min-rating``); when not, a run
+    #: on ratings says which threshold it applies. Changes no result, so it is
+    #: neither compared nor part of ``config.json``.
+    min_rating_given: bool = field(default=False, compare=False)
 
     @classmethod
     def create(cls, **options: Any) -> BenchmarkConfig:
@@ -80,8 +89,10 @@ class BenchmarkConfig:
 
         ``models`` becomes a tuple; ``ks`` sorted and distinct, with 100 added;
         ``model_params`` copied, with ``max_memory`` (when given) set for every
-        model of ``models`` that takes it and was not given its own.
+        model of ``models`` that takes it and was not given its own;
+        ``min_rating_given`` says whether ``min_rating`` is among ``options``.
         """
+        options.setdefault("min_rating_given", "min_rating" in options)
         defaults = {f.name: f.default for f in fields(cls)}
         models = tuple(options.get("models", defaults["models"]))
         ks = canonical_ks(options.get("ks", defaults["ks"]))
@@ -89,12 +100,20 @@ class BenchmarkConfig:
         return cls(**{**options, "models": models, "ks": ks, "model_params": params})
 
     def __post_init__(self) -> None:
+        if not self.models:
+            raise UsageError("no model to run: name at least one (--models)")
+        repeated = [name for i, name in enumerate(self.models) if name in self.models[:i]]
+        if repeated:
+            raise UsageError(f"model {repeated[0]!r} is named more than once (--models)")
         if self.register is not None and not self.track:
             raise UsageError("registering a model needs tracking; drop --no-tracking or --register")
+        _check_settings(self)
         for name in self.models:
             get_model_class(name)  # an unknown model fails here, naming the known ones
         for name, params in self.model_params.items():
             make_model(name, **params)  # an unknown parameter fails here, before any work
+            # ... and a value outside the model's declared table (checked again by fit)
+            check_params(params, get_model_class(name)._parameter_constraints, owner=name)
         expected = {
             "models": tuple(self.models),
             "ks": canonical_ks(self.ks),
@@ -108,12 +127,40 @@ class BenchmarkConfig:
                 )
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field as plain data: the keys of ``config.json``."""
-        return asdict(self)
+        """Every field that determines the result, as plain data: the keys of ``config.json``."""
+        out = asdict(self)
+        del out["min_rating_given"]
+        return out
+
+    @property
+    def default_min_rating(self) -> bool:
+        """Whether ratings are kept above :data:`DEFAULT_MIN_RATING` without the user choosing it."""
+        return not self.min_rating_given and self.min_rating == DEFAULT_MIN_RATING
 
     def params_for(self, name: str) -> dict[str, Any]:
         """The explicit parameters of model ``name`` (a copy; empty when none were given)."""
         return dict(self.model_params.get(name, {}))
+
+
+#: The values of the settings that no lower layer's check function covers
+#: (see :func:`recae.checks.check_params`).
+_SETTING_CONSTRAINTS: dict[str, list[Constraint]] = {
+    "min_rating": [Interval(float, None, None), None],
+    "min_user_items": [Interval(int, 0, None)],
+    "min_item_users": [Interval(int, 0, None)],
+    "ks": [ListOf(Interval(int, 1, None))],
+    "topn_sample_users": [Interval(int, 0, None)],
+    "max_memory": [Interval(float, 0, None, closed="neither"), None],
+}
+
+
+def _check_settings(config: BenchmarkConfig) -> None:
+    """``UsageError`` naming the first setting the run cannot take, before any data is read."""
+    check_seed(config.seed)
+    check_heldout_users(config.heldout_users)
+    check_probability(config.test_prop, "test_prop")
+    check_probability(config.val_prop, "val_prop")
+    check_params({name: getattr(config, name) for name in _SETTING_CONSTRAINTS}, _SETTING_CONSTRAINTS)
 
 
 def canonical_ks(ks: Iterable[int]) -> tuple[int, ...]:
@@ -134,4 +181,4 @@ def _params_with_memory(
     return out
 
 
-__all__ = ["DEFAULT_MODELS", "PRIMARY_METRIC", "SELECTION_K", "BenchmarkConfig", "canonical_ks"]
+__all__ = ["DEFAULT_MIN_RATING", "DEFAULT_MODELS", "PRIMARY_METRIC", "SELECTION_K", "BenchmarkConfig", "canonical_ks"]

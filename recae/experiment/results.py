@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,7 @@ import pandas as pd
 
 from recae.evaluation.compare import format_comparison
 from recae.evaluation.metrics import EvaluationResult
-from recae.experiment.config import PRIMARY_METRIC
+from recae.experiment.config import PRIMARY_METRIC, SELECTION_K
 from recae.models import Recommender
 
 
@@ -94,19 +94,23 @@ class BenchmarkResult:
             "models": {name: r.to_json() for name, r in self.models.items()},
         }
 
-    def table(self, ks: Sequence[int] = (20, 100)) -> pd.DataFrame:
+    def table(self, ks: Sequence[int] | None = None) -> pd.DataFrame:
         """One row per model: test Recall@K and NDCG@K with 95% intervals, fit seconds."""
         return results_table(self.models.values(), ks)
 
 
-def results_table(results: Iterable[ModelResult], ks: Sequence[int] = (20, 100)) -> pd.DataFrame:
+def results_table(results: Iterable[ModelResult], ks: Sequence[int] | None = None) -> pd.DataFrame:
     """One row per result, best :data:`PRIMARY_METRIC` first: ``recall@K``, ``ndcg@K``
-    as ``mean ± half-width of the 95% interval``, and ``fit s``."""
+    as ``mean ± half-width of the 95% interval``, and ``fit s``.
+
+    ``ks`` defaults to 20 and 100, or, when 20 was not evaluated, to the
+    smallest cut-off evaluated and 100.
+    """
     rows = []
     for r in results:
         summary = r.test.summary()
         row: dict[str, Any] = {"model": r.name}
-        for k in ks:
+        for k in ks or _table_ks(summary):
             for metric in ("recall", "ndcg"):
                 s = summary[f"{metric}_at_{k}"]
                 row[f"{metric}@{k}"] = f"{s.mean:.4f} ± {(s.ci_high - s.ci_low) / 2:.4f}"
@@ -117,6 +121,13 @@ def results_table(results: Iterable[ModelResult], ks: Sequence[int] = (20, 100))
     if frame.empty:
         return frame
     return frame.sort_values("_sort", ascending=False).drop(columns="_sort").reset_index(drop=True)
+
+
+def _table_ks(summary: Mapping[str, Any]) -> tuple[int, ...]:
+    """The default cut-offs of :func:`results_table`, among those in ``summary``."""
+    evaluated = sorted(int(key.rpartition("_")[2]) for key in summary if key.startswith("ndcg_at_"))
+    smallest = 20 if 20 in evaluated else evaluated[0]
+    return tuple(sorted({smallest, SELECTION_K}))
 
 
 def json_number(x: float | None) -> float | None:

@@ -23,6 +23,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from recae import data as datalib
+from recae.errors import UsageError
 from recae.evaluation.metrics import EvaluationResult, evaluate
 from recae.evaluation.protocols import GIVEN, Split, given_split, strong_generalization
 from recae.experiment import plots
@@ -38,12 +39,21 @@ def dataset_label(spec: str) -> str:
     return spec if spec in datalib.DATASETS else Path(spec).resolve().name
 
 
-def prepare_split(config: BenchmarkConfig) -> Split:
-    """Read the data set named in ``config`` and apply its protocol."""
+def prepare_split(config: BenchmarkConfig, echo: Callable[[str], None] = print) -> Split:
+    """Read the data set named in ``config`` and apply its protocol.
+
+    ``echo`` receives one line naming the rating threshold when the data has
+    ratings and the user chose none (``config.default_min_rating``).
+    """
     raw = datalib.load(config.dataset, data_dir=config.data_dir, **config.columns)
     if raw.is_given_split:
         return given_split(raw.train, raw.test, val_prop=config.val_prop, seed=config.seed, source=raw.source)
     ratings = raw.ratings
+    if raw.rating_column is not None and config.default_min_rating:
+        echo(
+            f"{raw.source}: keeping ratings > {config.min_rating:g} from column {raw.rating_column!r} "
+            "(the default --min-rating; 'none' keeps all)"
+        )
     if config.min_rating is not None:
         ratings = datalib.binarize(ratings, threshold=config.min_rating)
     ratings = datalib.kcore(ratings, min_user=config.min_user_items, min_item=config.min_item_users)
@@ -51,6 +61,23 @@ def prepare_split(config: BenchmarkConfig) -> Split:
     return strong_generalization(
         interactions, heldout_users=config.heldout_users, test_prop=config.test_prop, seed=config.seed
     )
+
+
+def check_measurable(split: Split, label: str, validation: bool) -> None:
+    """Refuse, before any training, a split on which the run would measure nothing.
+
+    ``UsageError`` when no test user has held-out items, or, with
+    ``validation`` (the run selects epochs, trials or a model on it), when no
+    validation user has.
+    """
+    parts = [("test", split.test_out)] + ([("validation", split.val_out)] if validation else [])
+    for part, targets in parts:
+        if targets.nnz == 0:
+            n_items = split.info.get("min_items_to_split")
+            raise UsageError(
+                f"{label}: no {part} user has held-out items, so the run would measure nothing "
+                f"(held-out users need at least {n_items} items after preprocessing)"
+            )
 
 
 def describe_split(label: str, info: dict[str, Any], fingerprint: str) -> str:
@@ -193,6 +220,7 @@ def log_model_run(run: Run, result: ModelResult, split: Split, config: Benchmark
 
 
 __all__ = [
+    "check_measurable",
     "describe_split",
     "dataset_label",
     "epoch_logger",

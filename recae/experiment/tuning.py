@@ -46,6 +46,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from recae.errors import MemoryBudgetError, ModelFitError, UsageError
+from recae.evaluation.inputs import check_seed
 from recae.evaluation.metrics import evaluate
 from recae.evaluation.protocols import Split
 from recae.experiment import runs
@@ -242,7 +243,8 @@ def tune(
         below the median of earlier trials at that epoch (Optuna's
         ``MedianPruner``, after 5 trials and 10 epochs).
     echo : callable
-        Receives the one-line description of the split.
+        Receives the one-line description of the split, and the rating
+        threshold when the user chose none.
 
     Returns
     -------
@@ -252,15 +254,17 @@ def tune(
     ------
     UsageError
         An unknown model, a parameter the model does not take, a model with
-        nothing to tune, ``n_trials < 1`` or ``timeout <= 0``.
+        nothing to tune, ``n_trials < 1``, ``timeout <= 0`` or ``sampler_seed < 0``.
     ModelFitError
         When no trial completed.
     """
     # Long only by its docstring: the body is the search's outline, each step a function below.
     fixed = _check_search(config, model, n_trials, timeout)
-    split = runs.prepare_split(config)
+    check_seed(sampler_seed, "sampler_seed")
+    split = runs.prepare_split(config, echo)
     label, fingerprint, info = runs.dataset_label(config.dataset), split.fingerprint(), split.describe()
     echo(runs.describe_split(label, info, fingerprint))
+    runs.check_measurable(split, label, validation=True)
     experiment = f"{label}/{split.protocol}"
     tags = {"dataset": label, "protocol": split.protocol, "split_fingerprint": fingerprint, "model": model}
     pruner = _pruner(model, prune)

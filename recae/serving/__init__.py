@@ -13,7 +13,14 @@ an MLflow model. The names below are the package's public API; the layers above
 import them from here, not from its modules.
 """
 
-from recae.serving.catalog import CATALOG_FILE, MODEL_DIR, Catalog, item_popularity, save_bundle
+from recae.serving.catalog import (
+    CATALOG_FILE,
+    MODEL_DIR,
+    Catalog,
+    item_popularity,
+    load_model,
+    save_bundle,
+)
 from recae.serving.histories import Histories, read_history, read_id_list
 from recae.serving.ids import convert_ids, plain_ids, require_ids
 from recae.serving.output import write_table
@@ -28,6 +35,7 @@ __all__ = [
     "TopN",
     "convert_ids",
     "item_popularity",
+    "load_model",
     "plain_ids",
     "read_history",
     "read_id_list",

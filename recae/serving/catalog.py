@@ -13,6 +13,7 @@ A *bundle* is what a logged model carries (see :mod:`recae.tracking.pyfunc`):
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recae.errors import DataError
+from recae.errors import DataError, RecaeError
 from recae.files import atomic_path
 from recae.models.base import Recommender
 from recae.serving.ids import lookup_ids, plain_ids
@@ -33,6 +34,7 @@ __all__ = [
     "check_bundle",
     "find_bundle",
     "item_popularity",
+    "load_model",
     "save_bundle",
 ]
 
@@ -175,9 +177,18 @@ class Catalog:
             with np.load(path, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
         except (ValueError, OSError) as e:
-            raise DataError(f"{path}: not a readable recae catalog ({e})") from None
+            raise DataError(f"{path}: not a readable recae catalog ({_first_sentence(e)})") from None
         if str(arrays.get("format", "")) != _CATALOG_FORMAT:
             raise DataError(f"{path}: unknown catalog format {arrays.get('format')!r}, expected {_CATALOG_FORMAT!r}")
+        try:
+            return cls._from_arrays(arrays)
+        except KeyError as e:
+            raise DataError(f"{path}: not a readable recae catalog (no array {e})") from None
+        except (ValueError, TypeError, IndexError) as e:  # CSR arrays that do not fit together
+            raise DataError(f"{path}: not a readable recae catalog ({_first_sentence(e)})") from None
+
+    @classmethod
+    def _from_arrays(cls, arrays: dict[str, np.ndarray]) -> Catalog:
         histories = None
         if "indptr" in arrays:
             shape = tuple(int(s) for s in arrays["shape"])
@@ -204,6 +215,47 @@ def save_bundle(model: Recommender, catalog: Catalog, path: str | Path) -> Path:
     model.save(path / MODEL_DIR)
     catalog.save(path / CATALOG_FILE)
     return path
+
+
+def load_model(path: str | Path) -> Recommender:
+    """:meth:`Recommender.load` of a bundle's model folder, checked by scoring one empty history.
+
+    A missing, unreadable or inconsistent file (no ``state.npz``, a file that
+    is not an npz, an array missing or of the wrong shape, unknown metadata)
+    raises one ``DataError`` naming the folder, whatever the reader raised.
+    """
+    path = Path(path)
+    try:
+        model = Recommender.load(path)
+    except DataError:
+        raise
+    except RecaeError as e:  # e.g. an unknown model name in the metadata: the file's fault
+        raise DataError(f"{path}: {e}") from None
+    except KeyError as e:
+        raise DataError(f"{path}: not a readable recae model (its state has no array {e})") from None
+    except _READ_ERRORS as e:
+        raise DataError(f"{path}: not a readable recae model ({_first_sentence(e)})") from None
+    try:
+        model.score(sp.csr_matrix((1, model.n_items_), dtype=np.float32))
+    except _SCORE_ERRORS as e:
+        raise DataError(
+            f"{path}: its arrays do not make a model of {model.n_items_} items ({_first_sentence(e)})"
+        ) from None
+    return model
+
+
+# What reading a damaged folder can raise: a missing file (OSError), a file that
+# is not a zip (BadZipFile) or is cut short (EOFError), an object array or bad
+# JSON value (ValueError), metadata of the wrong shape (TypeError, AttributeError),
+# weights torch will not take (RuntimeError).
+_READ_ERRORS = (OSError, EOFError, ValueError, TypeError, AttributeError, RuntimeError, zipfile.BadZipFile)
+# What scoring with arrays of the wrong shape raises (numpy, scipy, torch), and
+# Recommender.score's own check of the shape of what the model returned.
+_SCORE_ERRORS = (ValueError, IndexError, TypeError, RuntimeError, AssertionError)
+
+
+def _first_sentence(error: Exception) -> str:
+    return str(error).strip().splitlines()[0].split(". ")[0] if str(error).strip() else type(error).__name__
 
 
 def find_bundle(path: Path) -> Path:

@@ -7,11 +7,14 @@
   items, and :func:`stored_histories` takes the catalogue's own training
   histories: both give :class:`Histories`, the rows :class:`~recae.serving.topn.TopN`
   scores. Unknown items are dropped and unknown users get an empty row (the
-  popularity fallback); both are counted in a warning.
+  popularity fallback); both are counted in a warning. Text ids are compared
+  without their surrounding whitespace (:func:`recae.data.normalize_ids`),
+  whichever way they come in: files, frames, lists, requests.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from dataclasses import dataclass
@@ -22,7 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recae.data import binarize, load_ratings
+from recae.data import binarize, load_ratings, normalize_ids, read_text
 from recae.errors import DataError, UsageError
 from recae.serving.catalog import Catalog
 from recae.serving.ids import id_labels, ids_from_text, lookup_ids, unique_in_order
@@ -32,6 +35,8 @@ __all__ = ["Histories", "map_history", "read_history", "read_id_list", "stored_h
 # The mapping functions are called through TopN.fold_in and TopN.known: their
 # warnings name the code that called those methods.
 _CALLER = 3
+# int64 holds the integers in [-_INT64, _INT64).
+_INT64 = 2**63
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,7 +90,7 @@ def map_history(
     for column in ("user", "item"):
         if column not in history.columns:
             raise DataError(f"{source}: no {column!r} column; found {', '.join(map(str, history.columns))}")
-    raw_users = history["user"].to_numpy()
+    raw_users = normalize_ids(history["user"].to_numpy())
     if pd.isna(raw_users).any():
         row = int(np.flatnonzero(pd.isna(raw_users))[0])
         raise DataError(f"{source}: row {row + 1} has no user id")
@@ -178,7 +183,8 @@ def read_history(path: str | Path, min_rating: float | None = None) -> pd.DataFr
       also a data set name (``ml-latest-small``), read from the cache.
 
     ``min_rating`` keeps only rows rated strictly above it (tables with a
-    ``rating`` column only).
+    ``rating`` column only). Text ids lose their surrounding whitespace
+    (:func:`recae.data.normalize_ids`, as everywhere ids come in).
     """
     path = Path(path)
     if path.suffix.lower() == ".json":
@@ -187,12 +193,8 @@ def read_history(path: str | Path, min_rating: float | None = None) -> pd.DataFr
         if min_rating is not None:
             raise UsageError(f"{path}: --min-rating applies to rating tables, not to JSON histories")
         return _read_json_history(path)
-    table_options = {}
-    if min_rating is not None and path.is_file() and path.suffix.lower() != ".txt" and path.name not in (
-        "u.data", "ratings.dat", "ratings.csv"  # MovieLens files: their readers keep the rating
-    ):
-        table_options["rating_col"] = "rating"  # a table's rating column is read only when named
-    frame = load_ratings(str(path), progress=False, **table_options)
+    # A table's rating column is read by its conventional names (rating, Rating, ...).
+    frame = load_ratings(str(path), progress=False)
     if min_rating is not None:
         if "rating" not in frame.columns:
             raise UsageError(f"{path}: has no rating column; --min-rating applies to rating tables")
@@ -201,14 +203,15 @@ def read_history(path: str | Path, min_rating: float | None = None) -> pd.DataFr
 
 
 def _is_id(v: Any) -> bool:
-    return (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, str) and v.strip() != "")
+    """An integer that fits in int64, or text that is not blank."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return -_INT64 <= v < _INT64
+    return isinstance(v, str) and v.strip() != ""
 
 
 def _read_json_history(path: Path) -> pd.DataFrame:
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        obj = json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise DataError(f"{path}, line {e.lineno}: not valid JSON ({e.msg})") from None
     if not isinstance(obj, dict):
@@ -218,12 +221,15 @@ def _read_json_history(path: Path) -> pd.DataFrame:
     users: list[int] = []  # the position of each row's user among the keys
     items: list[Any] = []
     for key, (user, hist) in enumerate(obj.items()):
+        if not _is_id(user):
+            raise DataError(f"{path}: user {user!r} is not an id (a non-empty string)")
         if not isinstance(hist, list):
             raise DataError(f"{path}: user {user!r}: expected a list of item ids, got a {type(hist).__name__}")
         for pos, item in enumerate(hist):
             if not _is_id(item):
                 raise DataError(
-                    f"{path}: user {user!r}, item #{pos + 1}: {item!r} is not an id (an integer or a non-empty string)"
+                    f"{path}: user {user!r}, item #{pos + 1}: {item!r} is not an id "
+                    "(an integer that fits in 64 bits, or a non-empty string)"
                 )
         if hist:
             users.extend([key] * len(hist))
@@ -238,37 +244,37 @@ def _read_json_history(path: Path) -> pd.DataFrame:
         item_col = np.array(items, dtype=np.int64)
     else:
         item_col = np.array(items, dtype=object)
-    return pd.DataFrame({"user": user_col, "item": item_col})
+    return pd.DataFrame({"user": normalize_ids(user_col), "item": normalize_ids(item_col)})
 
 
 def read_id_list(path: str | Path, column: str) -> np.ndarray:
     """Raw ids from a file: one per line, or a CSV whose header names ``column``.
 
-    Blank lines are skipped. Returns an int64 array when every id is an
-    integer (see :func:`~recae.serving.ids.ids_from_text`), else strings.
+    Blank lines are skipped and ids lose their surrounding whitespace
+    (:func:`recae.data.normalize_ids`). Returns an int64 array when every id
+    is an integer (see :func:`~recae.serving.ids.ids_from_text`), else strings.
     """
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file")
     if path.is_dir():
         raise DataError(f"{path}: is a directory, expected a file of {column} ids")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    text = read_text(path)
+    lines = text.splitlines()
     header = lines[0].split(",") if lines else []
     if len(header) > 1 or (header and header[0].strip() == column):
         names = [h.strip() for h in header]
         if column not in names:
             raise DataError(f"{path}, line 1: no {column!r} column; found {', '.join(names)}")
         try:
-            frame = pd.read_csv(path, usecols=[column], dtype=str, keep_default_na=False)
+            # the text already read (and decompressed), not the file again
+            frame = pd.read_csv(io.StringIO(text), usecols=[column], dtype=str, keep_default_na=False)
         except (ValueError, pd.errors.ParserError) as e:
             raise DataError(f"{path}: cannot read as CSV ({e})") from None
-        values = [v.strip() for v in frame[column].tolist()]
+        values = normalize_ids(frame[column]).tolist()
         first_line = 2
     else:
-        values = [v.strip() for v in lines]
+        values = normalize_ids(lines).tolist()
         first_line = 1
     for offset, v in enumerate(values):
         if "," in v or "\t" in v:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recae.data import normalize_ids
 from recae.errors import DataError
 
 __all__ = [
@@ -145,7 +146,7 @@ def convert_ids(values: Any, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
     """
     values = _id_array(values)
     text = _text_mask(values)
-    stripped = np.char.strip(values[text].astype(str))  # the one normalization of text ids
+    stripped = np.asarray(normalize_ids(values[text].astype(str)))  # the one rule for text ids
     if np.dtype(dtype).kind in "iu":
         return _as_integers(values, text, stripped)
     return _as_text(values, text, stripped)

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recae.errors import UsageError
-from recae.files import atomic_path
+from recae.files import atomic_path, check_output_path
 
 __all__ = ["write_table"]
 
@@ -23,8 +23,10 @@ class write_table:  # noqa: N801 - used like a function: ``with write_table(path
     ``path`` when the ``with`` block ends without an error; an interrupted or
     failed run removes it and leaves no partial file (and any earlier file at
     ``path`` untouched). The format follows the suffix: ``.parquet``/``.pq``
-    or ``.csv``. Constructing the writer checks the path; nothing is written
-    before the ``with`` block starts.
+    or ``.csv``. Constructing the writer checks the path
+    (:func:`recae.files.check_output_path`: the folder is created, a file
+    must be writable there); nothing is written before the ``with`` block
+    starts.
     """
 
     FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
@@ -34,8 +36,7 @@ class write_table:  # noqa: N801 - used like a function: ``with write_table(path
         self.format = self.FORMATS.get(self.path.suffix.lower())
         if self.format is None:
             raise UsageError(f"{self.path}: unknown output format; use a .parquet or .csv file name")
-        if self.path.is_dir():
-            raise UsageError(f"{self.path}: is a directory, expected an output file name")
+        check_output_path(self.path)
         self._tmp: Path | None = None
         self._file: Any = None
         self._writer: Any = None
@@ -43,7 +44,6 @@ class write_table:  # noqa: N801 - used like a function: ``with write_table(path
         self.rows = 0
 
     def __enter__(self) -> write_table:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.ExitStack() as stack:
             self._tmp = stack.enter_context(atomic_path(self.path))
             # Runs before atomic_path's exit: the file is complete when renamed.

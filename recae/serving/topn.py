@@ -30,7 +30,14 @@ from recae.checks import check_k
 from recae.errors import DataError
 from recae.evaluation.ranking import topk
 from recae.models.base import Recommender, iter_batches
-from recae.serving.catalog import CATALOG_FILE, MODEL_DIR, Catalog, check_bundle, find_bundle
+from recae.serving.catalog import (
+    CATALOG_FILE,
+    MODEL_DIR,
+    Catalog,
+    check_bundle,
+    find_bundle,
+    load_model,
+)
 from recae.serving.histories import Histories, map_history, stored_histories
 
 __all__ = ["OUTPUT_COLUMNS", "TopN"]
@@ -59,7 +66,7 @@ class TopN:
     def load(cls, path: str | Path) -> TopN:
         """Read a bundle folder, or an MLflow pyfunc model folder logged by :mod:`recae.tracking.pyfunc`."""
         folder = find_bundle(Path(path))
-        return cls(Recommender.load(folder / MODEL_DIR), Catalog.load(folder / CATALOG_FILE))
+        return cls(load_model(folder / MODEL_DIR), Catalog.load(folder / CATALOG_FILE))
 
     @property
     def n_items(self) -> int:

@@ -67,6 +67,7 @@ from recae.serving import (
     OUTPUT_COLUMNS,
     Catalog,
     TopN,
+    load_model,
     save_bundle,
 )
 from recae.tracking.store import use_store
@@ -128,7 +129,7 @@ class RecaeModel(PythonModel):
     """
 
     def load_context(self, context: Any) -> None:
-        model = Recommender.load(context.artifacts[_ARTIFACT_MODEL])
+        model = load_model(context.artifacts[_ARTIFACT_MODEL])
         self.topn = TopN(model, Catalog.load(context.artifacts[_ARTIFACT_CATALOG]))
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
