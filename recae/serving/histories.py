@@ -28,15 +28,13 @@ import scipy.sparse as sp
 from recae.data import binarize, load_ratings, normalize_ids, read_text
 from recae.errors import DataError, UsageError
 from recae.serving.catalog import Catalog
-from recae.serving.ids import id_labels, ids_from_text, lookup_ids, unique_in_order
+from recae.serving.ids import fits_int64, id_labels, ids_from_text, lookup_ids, unique_in_order
 
 __all__ = ["Histories", "map_history", "read_history", "read_id_list", "stored_histories"]
 
 # The mapping functions are called through TopN.fold_in and TopN.known: their
 # warnings name the code that called those methods.
 _CALLER = 3
-# int64 holds the integers in [-_INT64, _INT64).
-_INT64 = 2**63
 
 
 @dataclass(frozen=True, eq=False)
@@ -205,7 +203,7 @@ def read_history(path: str | Path, min_rating: float | None = None) -> pd.DataFr
 def _is_id(v: Any) -> bool:
     """An integer that fits in int64, or text that is not blank."""
     if isinstance(v, int) and not isinstance(v, bool):
-        return -_INT64 <= v < _INT64
+        return fits_int64(v)
     return isinstance(v, str) and v.strip() != ""
 
 
@@ -240,7 +238,7 @@ def _read_json_history(path: Path) -> pd.DataFrame:
             users.append(key)
             items.append(None)
     user_col = ids_from_text(list(obj))[users]
-    if all(isinstance(i, int) and -(2**63) <= i < 2**63 for i in items):
+    if all(isinstance(i, int) for i in items):  # every int passed _is_id: it fits in int64
         item_col = np.array(items, dtype=np.int64)
     else:
         item_col = np.array(items, dtype=object)

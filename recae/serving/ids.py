@@ -24,6 +24,7 @@ from recae.errors import DataError
 __all__ = [
     "INT_TEXT",
     "convert_ids",
+    "fits_int64",
     "id_labels",
     "ids_from_text",
     "lookup_ids",
@@ -41,6 +42,11 @@ INT_TEXT = re.compile(r"\s*[+-]?0*[0-9]{1,19}\s*")
 _INTEGER_TEXT = re.compile(r"[+-]?0*[0-9]{1,19}(?:\.0*)?")
 # int64 holds the integers in [-_INT64, _INT64).
 _INT64 = 2**63
+
+
+def fits_int64(v: int) -> bool:
+    """Whether the Python integer ``v`` fits in an int64 id."""
+    return -_INT64 <= v < _INT64
 
 
 def plain_ids(ids: Any) -> np.ndarray:
@@ -64,7 +70,7 @@ def ids_from_text(texts: list[str]) -> np.ndarray:
     the text as given (n,)."""
     if texts and all(INT_TEXT.fullmatch(t) for t in texts):
         ints = [int(t) for t in texts]
-        if all(-_INT64 <= v < _INT64 for v in ints):
+        if all(fits_int64(v) for v in ints):
             return np.array(ints, dtype=np.int64)
     return np.array(texts, dtype=str)
 
@@ -104,7 +110,7 @@ def _exact_integer(v: Any) -> int | None:
         v = int(v)
     else:
         return None
-    return v if -_INT64 <= v < _INT64 else None
+    return v if fits_int64(v) else None
 
 
 def _exact_integers(values: np.ndarray) -> np.ndarray:
