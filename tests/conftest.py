@@ -63,11 +63,11 @@ def planted() -> tuple[sp.csr_matrix, np.ndarray]:
 @pytest.fixture(scope="session")
 def _mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One SQLite store, created and migrated once per session (migration takes seconds)."""
-    import mlflow
+    from recae import tracking  # imports mlflow: only the sessions that track pay for it
 
     folder = tmp_path_factory.mktemp("mlflow-template")
     db = folder / "mlflow.db"
-    mlflow.MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
+    tracking.client(f"sqlite:///{db}").search_experiments()
     return db
 
 

@@ -12,12 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from recae import tracking
 from recae.cli import build_parser, main
 from recae.cli.options import config_from_args
 from recae.data import Interactions
@@ -46,7 +46,7 @@ def tracked(shared_datasets, mlflow_uri):
 
 def test_runs_are_nested_tagged_and_carry_curves_metrics_and_artifacts(tracked):
     result, uri = tracked
-    client = mlflow.MlflowClient(uri)
+    client = tracking.client(uri)
     exp = client.get_experiment_by_name("ml-100k/strong-generalization")
     runs = client.search_runs([exp.experiment_id])
     parent = next(r for r in runs if r.data.tags.get("recae.kind") == "benchmark")
@@ -66,17 +66,17 @@ def test_runs_are_nested_tagged_and_carry_curves_metrics_and_artifacts(tracked):
     artifacts = {a.path for a in client.list_artifacts(dae.info.run_id)}
     assert {"per_user_metrics.csv", "learning_curve.png", "topn_sample.csv", "config.json"} <= artifacts
     # MLflow 3 keeps logged models beside the run's artifacts, linked by the source run
-    assert mlflow.search_logged_models(
-        filter_string=f"source_run_id = '{dae.info.run_id}' AND name = 'model'", output_format="list"
+    assert client.search_logged_models(
+        [exp.experiment_id], filter_string=f"source_run_id = '{dae.info.run_id}' AND name = 'model'"
     )
     parent_artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"comparison.md", "comparison.csv", "comparison.png", "results.json", "config.json"} <= parent_artifacts
 
 
-def test_topn_sample_has_raw_ids_and_excludes_inputs(tracked):
+def test_topn_sample_has_raw_ids_and_excludes_inputs(tracked, tmp_path):
     result, uri = tracked
     run_id = result.models["ease"].run_id
-    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="topn_sample.csv", tracking_uri=uri)
+    path = tracking.client(uri).download_artifacts(run_id, "topn_sample.csv", str(tmp_path))
     top = pd.read_csv(path)
     assert list(top.columns) == ["user_id", "rank", "item_id", "score"]
     assert top.groupby("user_id").size().eq(20).all()

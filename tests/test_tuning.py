@@ -7,13 +7,12 @@ import time
 import warnings
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import optuna
 import pytest
 from threadpoolctl import threadpool_limits
 
-from recae import cli
+from recae import cli, tracking
 from recae.errors import ModelFitError, UsageError
 from recae.evaluation.protocols import GIVEN, STRONG
 from recae.experiment import runs, tuning
@@ -79,7 +78,7 @@ def test_tune_tracks_trials_and_best_params_then_benchmark_uses_them(shared_data
     assert result.best_trial.value == max(values)
     assert result.best_params == result.best_trial.params and set(result.best_params) == {"l2"}
 
-    client = mlflow.MlflowClient(mlflow_uri)
+    client = tracking.client(mlflow_uri)
     exp = client.get_experiment_by_name(f"ml-100k/{STRONG}")
     parent = client.get_run(result.parent_run_id)
     tags = parent.data.tags
@@ -149,17 +148,17 @@ def test_with_tuned_params_explicit_params_win_and_untuned_models_warn(shared_da
 
 
 def test_best_params_prefers_the_split_then_the_latest_and_parses_types(mlflow_uri):
-    mlflow.set_tracking_uri(mlflow_uri)
-    mlflow.set_experiment(f"ml-100k/{STRONG}")
+    client = tracking.client(mlflow_uri)
+    experiment_id = client.create_experiment(f"ml-100k/{STRONG}")
     base = {"recae.kind": "tune", "model": "mult-vae", "dataset": "ml-100k", "protocol": STRONG}
 
     def parent(fp: str, params: dict, status: str = "FINISHED", **tags) -> str:
-        with mlflow.start_run(tags={**base, "split_fingerprint": fp, **tags}) as run:
-            mlflow.log_params({f"best.{k}": v for k, v in params.items()})
-        if status != "FINISHED":
-            mlflow.MlflowClient().set_terminated(run.info.run_id, status)
+        run_id = client.create_run(experiment_id, tags={**base, "split_fingerprint": fp, **tags}).info.run_id
+        for key, value in params.items():
+            client.log_param(run_id, f"best.{key}", value)
+        client.set_terminated(run_id, status)
         time.sleep(0.01)  # distinct start times
-        return run.info.run_id
+        return run_id
 
     parent("aaa", {"hidden_dims": "[300]", "latent_dim": "200", "lr": "0.001", "patience": "None"})
     newer = parent("bbb", {"hidden_dims": "[600, 200]", "lr": "0.01", "anneal_cap": "1.0"})
@@ -260,7 +259,7 @@ def test_given_split_iterative_model_pruned_and_failed_trials(given_dir, mlflow_
     assert result.best_params["epochs"] == 4  # fixed, not searched
     assert result.final.params["epochs"] == best.best_epoch  # refit for the selected epochs
 
-    client = mlflow.MlflowClient(mlflow_uri)
+    client = tracking.client(mlflow_uri)
     runs = {r.data.tags["trial_number"]: r for r in client.search_runs(
         [client.get_experiment_by_name(f"{given_dir.name}/{GIVEN}").experiment_id],
         "tags.`recae.kind` = 'tune-trial'",

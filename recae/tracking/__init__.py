@@ -7,9 +7,22 @@ registers them and finds logged models and tuning runs again;
 :mod:`~recae.tracking.store` says which store is used.
 """
 
-from recae.tracking.pyfunc import RecaeModel, load_topn, log_model
-from recae.tracking.registry import CHAMPION, find_tuning_run, model_uri_of_run, register_model
-from recae.tracking.store import tracking_uri, use_store
+from recae.tracking.pyfunc import (
+    RecaeModel,
+    download_model,
+    load_pyfunc,
+    load_topn,
+    log_model,
+    model_info,
+)
+from recae.tracking.registry import (
+    CHAMPION,
+    find_tuning_run,
+    model_uri_of_run,
+    register_model,
+    search_runs,
+)
+from recae.tracking.store import client, tracking_uri, use_store
 from recae.tracking.tracker import MlflowRun, MlflowTracker, ReadOnlyTracker
 
 __all__ = [
@@ -18,11 +31,16 @@ __all__ = [
     "MlflowTracker",
     "ReadOnlyTracker",
     "RecaeModel",
+    "client",
+    "download_model",
     "find_tuning_run",
+    "load_pyfunc",
     "load_topn",
     "log_model",
+    "model_info",
     "model_uri_of_run",
     "register_model",
+    "search_runs",
     "tracking_uri",
     "use_store",
 ]

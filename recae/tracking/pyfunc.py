@@ -77,9 +77,12 @@ __all__ = [
     "ENTRY_POINT",
     "MAX_K",
     "RecaeModel",
+    "download_model",
+    "load_pyfunc",
     "load_topn",
     "log_catalog_model",
     "log_model",
+    "model_info",
     "signature_for",
 ]
 
@@ -309,6 +312,39 @@ def _is_local(uri: str) -> Path | None:
     return path if path.exists() else None
 
 
+def download_model(model_uri: str, dst_path: str | Path, tracking_uri: str | None = None) -> Path:
+    """Download the logged model at ``model_uri`` into ``dst_path``; its local folder.
+
+    ``model_uri`` is any MLflow model URI: ``runs:/<run_id>/model``,
+    ``models:/<name>@champion``, ``models:/<name>/<version>``, ``models:/<model_id>``.
+    A model that cannot be fetched raises ``DataError`` naming the URI.
+    """
+    use_store(tracking_uri)
+    with _no_artifact_bars():
+        try:
+            return Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(dst_path)))
+        except MlflowException as e:
+            raise DataError(f"{model_uri}: cannot fetch the model ({e.message.splitlines()[0]})") from None
+        except OSError as e:
+            raise DataError(f"{model_uri}: cannot fetch the model ({e})") from None
+
+
+def load_pyfunc(model_uri: str, tracking_uri: str | None = None) -> mlflow.pyfunc.PyFuncModel:
+    """The logged model as MLflow serves it: ``predict(rows, params={"k": 20})``.
+
+    The rows and the answer are the signature's (see this module's docstring);
+    bad input raises an ``MlflowException`` whose HTTP status is 400.
+    """
+    use_store(tracking_uri)
+    return mlflow.pyfunc.load_model(model_uri)
+
+
+def model_info(model_uri: str, tracking_uri: str | None = None) -> mlflow.models.model.ModelInfo:
+    """What MLflow recorded about a logged model: signature, flavors, metadata."""
+    use_store(tracking_uri)
+    return mlflow.models.get_model_info(model_uri)
+
+
 def load_topn(model_uri: str, tracking_uri: str | None = None) -> TopN:
     """Read a model logged by :func:`log_model` from any MLflow model URI.
 
@@ -323,13 +359,5 @@ def load_topn(model_uri: str, tracking_uri: str | None = None) -> TopN:
         raise UsageError(
             f"{model_uri}: no such folder, and not a model URI (runs:/<run_id>/model, models:/<name>@champion, ...)"
         )
-    use_store(tracking_uri)
-    with tempfile.TemporaryDirectory(prefix="recae-fetch-") as tmp, _no_artifact_bars():
-        try:
-            path = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
-        except MlflowException as e:
-            raise DataError(f"{model_uri}: cannot fetch the model ({e.message.splitlines()[0]})") from None
-        except OSError as e:
-            raise DataError(f"{model_uri}: cannot fetch the model ({e})") from None
-        return TopN.load(path)
-
+    with tempfile.TemporaryDirectory(prefix="recae-fetch-") as tmp:
+        return TopN.load(download_model(model_uri, tmp, tracking_uri))

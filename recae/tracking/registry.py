@@ -3,7 +3,8 @@
 :func:`register_model` registers a logged model and points the alias
 ``champion`` at it; :func:`model_uri_of_run` is the address of the model a run
 logged; :func:`find_tuning_run` reads back the best parameters of the most
-recent search (``recae benchmark --tuned``).
+recent search (``recae benchmark --tuned``); :func:`search_runs` lists the runs
+of an experiment as a table, to compare them.
 """
 
 from __future__ import annotations
@@ -120,6 +121,18 @@ def find_tuning_run(
     )
 
 
+def search_runs(experiment: str, filter_string: str = "", tracking_uri: str | None = None) -> pd.DataFrame:
+    """The runs of ``experiment`` (e.g. ``"ml-100k/strong-generalization"``) as one table, newest first.
+
+    One row per run with ``run_id``, ``status``, ``tags.*``, ``params.*`` and
+    ``metrics.*`` columns (``mlflow.search_runs``); ``filter_string`` is MLflow's
+    search syntax, e.g. ``"tags.split_fingerprint = '325923d1b8f1ded4'"``.
+    An experiment that does not exist gives an empty table.
+    """
+    use_store(tracking_uri)
+    return mlflow.search_runs(experiment_names=[experiment], filter_string=filter_string, max_results=100_000)
+
+
 def _finished_searches(model: str, dataset: str, protocol: str, tracking_uri: str | None) -> pd.DataFrame:
     """The finished searches for ``model`` that logged best parameters, newest first
     (``mlflow.search_runs`` rows; empty when there is no store, experiment or search)."""
@@ -147,4 +160,4 @@ def _quote(value: str) -> str:
     return str(value).replace("\\", "\\\\").replace("'", "\\'")
 
 
-__all__ = ["CHAMPION", "find_tuning_run", "model_uri_of_run", "parse_param", "register_model"]
+__all__ = ["CHAMPION", "find_tuning_run", "model_uri_of_run", "parse_param", "register_model", "search_runs"]

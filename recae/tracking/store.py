@@ -19,6 +19,11 @@ def tracking_uri(explicit: str | None = None) -> str:
     return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
+def client(explicit: str | None = None) -> mlflow.MlflowClient:
+    """An MLflow client of the store :func:`tracking_uri` names, to read back what recae logged."""
+    return mlflow.MlflowClient(tracking_uri(explicit))
+
+
 def use_store(explicit: str | None = None) -> str:
     """Make the store :func:`tracking_uri` names MLflow's current one; returns its URI.
 
@@ -33,4 +38,4 @@ def use_store(explicit: str | None = None) -> str:
     return uri
 
 
-__all__ = ["DEFAULT_TRACKING_URI", "tracking_uri", "use_store"]
+__all__ = ["DEFAULT_TRACKING_URI", "client", "tracking_uri", "use_store"]
