@@ -154,7 +154,7 @@ def test_config_is_frozen_and_create_puts_options_in_canonical_form():
     assert list(BenchmarkConfig().to_dict()) == [
         "dataset", "models", "model_params", "min_rating", "min_user_items", "min_item_users", "heldout_users",
         "test_prop", "val_prop", "refit", "seed", "ks", "topn_sample_users", "columns", "max_memory", "data_dir",
-        "tracking_uri", "track", "progress", "tuned", "register",
+        "tracking_uri", "track", "progress", "tuned", "register", "config_file", "config_file_sha256",
     ]
 
 

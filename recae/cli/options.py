@@ -88,6 +88,11 @@ def add_min_rating_argument(parser: argparse.ArgumentParser, default: Any, help:
     parser.add_argument("--min-rating", type=_min_rating, default=default, help=help)
 
 
+def add_config_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--config FILE``: model parameters from a TOML file (see :mod:`recae.experiment.config_file`)."""
+    parser.add_argument("--config", metavar="FILE", help=help)
+
+
 def add_dataset_argument(parser: argparse.ArgumentParser) -> None:
     """``--dataset``: a named data set or a path."""
     parser.add_argument("--dataset", default="ml-100k", help="a data set name (ml-100k, ml-1m, ml-10m, ml-20m, ml-25m, ml-latest-small) or a path (default: %(default)s)")
@@ -136,6 +141,7 @@ def config_from_args(args: argparse.Namespace, **fields: Any) -> BenchmarkConfig
     return BenchmarkConfig.create(
         dataset=args.dataset,
         model_params=parse_model_params(args.param),
+        config_file=args.config,
         min_user_items=args.min_user_items,
         min_item_users=args.min_item_users,
         heldout_users=args.heldout_users,

@@ -30,6 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--trials", type=int, default=30, help="number of trials (default: %(default)s)")
     parser.add_argument("--timeout", type=float, help="seconds after which no new trial is started")
     parser.add_argument("--param", action="append", default=[], metavar="MODEL.NAME=VALUE", help="fix a parameter instead of searching it, e.g. mult-vae.epochs=50 (repeatable)")
+    options.add_config_argument(parser, help="fix the parameters the TOML file's [MODEL] table sets, as --param does (--param wins over it); other tables are ignored")
     parser.add_argument("--sampler-seed", type=int, default=0, help="seed of Optuna's TPE sampler (default: %(default)s)")
     parser.add_argument("--no-pruning", dest="prune", action="store_false", help="iterative models: never stop a trial early")
     options.add_split_arguments(parser)

@@ -68,6 +68,7 @@ def run_benchmark(config: BenchmarkConfig, tracker: Tracker, echo: Callable[[str
     with tracker.run(experiment, f"benchmark {label}", tags={**tags, "recae.kind": BENCHMARK_KIND}) as parent:
         parent.log_params(info, prefix="split.")
         parent.log_params({"models": list(config.models), "seed": config.seed, "ks": list(config.ks)})
+        parent.log_params(config.config_file_params())
         parent.log_dict(config.to_dict(), "config.json")
         for name in config.models:
             with parent.nested(name, tags={**tags, "model": name, "recae.kind": MODEL_KIND}) as run:

@@ -16,6 +16,7 @@ from typing import Any
 from recae.checks import Constraint, Interval, ListOf, check_params
 from recae.errors import UsageError
 from recae.evaluation.inputs import check_heldout_users, check_probability, check_seed
+from recae.experiment.config_file import merge_params, read_config_file
 from recae.models import REGISTRY, get_model_class, make_model
 
 #: The models a benchmark trains when none are named: the autoencoders and every baseline.
@@ -46,7 +47,8 @@ class BenchmarkConfig:
     ------
     UsageError
         No model, an unknown model or parameter, a setting or parameter value
-        out of range, ``register`` without ``track``, or fields not in
+        out of range, ``register`` without ``track``, a ``config_file`` that
+        cannot be read or does not check (:meth:`create`), or fields not in
         canonical form.
     """
 
@@ -78,6 +80,11 @@ class BenchmarkConfig:
     #: Register the best model (validation NDCG@100) in the MLflow model registry
     #: under this name and point the alias ``champion`` at it.
     register: str | None = None
+    #: The TOML file of model parameters the run was given (``--config``), as
+    #: given, and the SHA-256 of its content; its tables for ``models`` are
+    #: already in ``model_params`` (see :mod:`recae.experiment.config_file`).
+    config_file: str | None = None
+    config_file_sha256: str | None = None
     #: Whether the user chose ``min_rating`` (``--min-rating``); when not, a run
     #: on ratings says which threshold it applies. Changes no result, so it is
     #: neither compared nor part of ``config.json``.
@@ -91,12 +98,22 @@ class BenchmarkConfig:
         ``model_params`` copied, with ``max_memory`` (when given) set for every
         model of ``models`` that takes it and was not given its own;
         ``min_rating_given`` says whether ``min_rating`` is among ``options``.
+
+        ``config_file`` (a path) is read and checked here
+        (:func:`~recae.experiment.config_file.read_config_file`): its tables
+        for ``models`` go under ``model_params``, which win parameter by
+        parameter, and ``config_file_sha256`` is set to the hash of its content.
         """
         options.setdefault("min_rating_given", "min_rating" in options)
         defaults = {f.name: f.default for f in fields(cls)}
         models = tuple(options.get("models", defaults["models"]))
         ks = canonical_ks(options.get("ks", defaults["ks"]))
-        params = _params_with_memory(options.get("model_params", {}), models, options.get("max_memory"))
+        params = options.get("model_params", {})
+        if options.get("config_file") is not None:
+            file = read_config_file(options["config_file"])
+            params = merge_params(file.params_for(models), params)
+            options.update(config_file=file.path, config_file_sha256=file.sha256)
+        params = _params_with_memory(params, models, options.get("max_memory"))
         return cls(**{**options, "models": models, "ks": ks, "model_params": params})
 
     def __post_init__(self) -> None:
@@ -107,6 +124,9 @@ class BenchmarkConfig:
             raise UsageError(f"model {repeated[0]!r} is named more than once (--models)")
         if self.register is not None and not self.track:
             raise UsageError("registering a model needs tracking; drop --no-tracking or --register")
+        if (self.config_file is None) != (self.config_file_sha256 is None):
+            raise UsageError("BenchmarkConfig.config_file and config_file_sha256 go together; "
+                             "BenchmarkConfig.create(config_file=...) sets both")
         _check_settings(self)
         for name in self.models:
             get_model_class(name)  # an unknown model fails here, naming the known ones
@@ -136,6 +156,12 @@ class BenchmarkConfig:
     def default_min_rating(self) -> bool:
         """Whether ratings are kept above :data:`DEFAULT_MIN_RATING` without the user choosing it."""
         return not self.min_rating_given and self.min_rating == DEFAULT_MIN_RATING
+
+    def config_file_params(self) -> dict[str, str]:
+        """``config_file`` and ``config_file_sha256`` as a run's parameters; empty without a file."""
+        if self.config_file is None:
+            return {}
+        return {"config_file": self.config_file, "config_file_sha256": str(self.config_file_sha256)}
 
     def params_for(self, name: str) -> dict[str, Any]:
         """The explicit parameters of model ``name`` (a copy; empty when none were given)."""

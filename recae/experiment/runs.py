@@ -42,9 +42,13 @@ def dataset_label(spec: str) -> str:
 def prepare_split(config: BenchmarkConfig, echo: Callable[[str], None] = print) -> Split:
     """Read the data set named in ``config`` and apply its protocol.
 
-    ``echo`` receives one line naming the rating threshold when the data has
-    ratings and the user chose none (``config.default_min_rating``).
+    ``echo`` receives one line naming the parameter file and the start of its
+    hash when the run has one (``--config``), and one naming the rating
+    threshold when the data has ratings and the user chose none
+    (``config.default_min_rating``).
     """
+    if config.config_file is not None:
+        echo(f"model parameters from {config.config_file} (sha256 {config.config_file_sha256[:12]})")
     raw = datalib.load(config.dataset, data_dir=config.data_dir, **config.columns)
     if raw.is_given_split:
         return given_split(raw.train, raw.test, val_prop=config.val_prop, seed=config.seed, source=raw.source)

@@ -56,7 +56,8 @@ def with_tuned_params(
 
     For each of ``config.models`` the best parameters of the most recent
     finished search on this data set and protocol (see :func:`best_params`)
-    are used; parameters in ``config.model_params`` still win. A model never
+    are used; parameters in ``config.model_params`` (``--param`` and
+    ``--config``) still win, parameter by parameter. A model never
     tuned keeps its defaults, with a warning; a tuned parameter the model no
     longer takes is dropped, with a warning.
     """

@@ -84,7 +84,7 @@ def check_search_space(model: str, fixed: Mapping[str, Any] | None = None) -> No
     make_model(model, **space)  # the space names only parameters the model takes
     if set(space) <= set(fixed):
         raise UsageError(
-            f"every parameter model {model!r} searches is fixed by --param ({', '.join(sorted(space))}); "
+            f"every parameter model {model!r} searches is fixed by --param or --config ({', '.join(sorted(space))}); "
             "there is nothing to tune"
         )
 
@@ -275,6 +275,7 @@ def tune(
                     "pruner": type(pruner).__name__, "selection_metric": f"val/{PRIMARY_METRIC}",
                     "seed": config.seed, "ks": list(config.ks)}
         parent.log_params(settings, prefix="tune.")
+        parent.log_params(config.config_file_params())
         if fixed:
             parent.log_params(fixed, prefix="fixed.")
         objective = Objective(model, fixed, split, config.ks, parent, tags)
