@@ -7,10 +7,10 @@ import hashlib
 import json
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pytest
 
+from recae import tracking
 from recae.cli import build_parser, main
 from recae.cli.options import config_from_args
 from recae.errors import UsageError
@@ -188,8 +188,9 @@ def test_a_tracked_benchmark_logs_the_file_as_flat_params(tmp_path, mlflow_uri, 
     assert f"model parameters from c.toml (sha256 {sha[:12]})" in out
     results = json.loads((tmp_path / "out.json").read_text())
     assert results["models"]["ease"]["params"] == {"l2": 7.0, "max_memory": 1e9}
-    parent = mlflow.get_run(results["models"]["ease"]["mlflow_run_id"]).data.tags["mlflow.parentRunId"]
-    params = mlflow.get_run(parent).data.params
+    client = tracking.client(mlflow_uri)
+    parent = client.get_run(results["models"]["ease"]["mlflow_run_id"]).data.tags["mlflow.parentRunId"]
+    params = client.get_run(parent).data.params
     assert params["config_file"] == "c.toml" and params["config_file_sha256"] == sha
-    config = mlflow.artifacts.load_dict(f"runs:/{parent}/config.json")
+    config = json.loads(Path(client.download_artifacts(parent, "config.json", str(tmp_path))).read_text())
     assert config["config_file"] == "c.toml" and config["model_params"]["ease"] == {"l2": 7.0, "max_memory": 1e9}

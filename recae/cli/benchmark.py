@@ -39,11 +39,12 @@ def run(args: argparse.Namespace) -> int:
     config = options.config_from_args(args, models=tuple(args.models), track=args.track, tuned=args.tuned, register=args.register)
     if args.json:
         check_output_path(args.json)  # before any work: a bad path must not cost the run
-    result = run_benchmark(config, options.tracker_for(config))
+    tracker = options.tracker_for(config)
+    result = run_benchmark(config, tracker)
     print()
     print(f"Test metrics on {result.dataset} ({result.protocol}), mean ± half-width of the 95% CI:")
     print(result.table().to_string(index=False))
     if result.comparison is not None:
         print(f"\nEach model against the best on {PRIMARY_METRIC} (paired over test users; Holm-corrected p-values):")
         print(format_comparison(result.comparison, PRIMARY_METRIC).to_string(index=False))
-    return options.finish(result, args, "parent run")
+    return options.finish(result, args, "parent run", tracker)

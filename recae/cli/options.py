@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -171,11 +172,18 @@ def tracker_for(config: BenchmarkConfig) -> Tracker:
     return NullTracker()
 
 
-def finish(result: Any, args: argparse.Namespace, run_kind: str) -> int:
-    """Name the tracked run and write ``--json``; the end of ``benchmark`` and ``tune``."""
+def finish(result: Any, args: argparse.Namespace, run_kind: str, tracker: Tracker) -> int:
+    """Name the tracked run and write ``--json``; the end of ``benchmark`` and ``tune``.
+
+    Runs the store failed to record are named on stderr after the results are
+    written, and the exit status is then 1.
+    """
     if result.parent_run_id:
         print(f"\nMLflow: experiment {result.experiment!r}, {run_kind} {result.parent_run_id}")
     if args.json:
         write_json(args.json, result.to_json())
         print(f"results written to {args.json}")
-    return 0
+    unlogged = tracker.unlogged()
+    for line in unlogged:
+        print(f"recae: error: not logged to MLflow: {line}", file=sys.stderr)
+    return 1 if unlogged else 0

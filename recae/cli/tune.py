@@ -49,8 +49,9 @@ def run(args: argparse.Namespace) -> int:
     config = options.config_from_args(args, models=(args.model,))
     if args.json:
         check_output_path(args.json)  # before any work: a bad path must not cost the search
+    tracker = options.tracker_for(config)
     result = tune(
-        config, args.model, n_trials=args.trials, timeout=args.timeout, tracker=options.tracker_for(config),
+        config, args.model, n_trials=args.trials, timeout=args.timeout, tracker=tracker,
         sampler_seed=args.sampler_seed, prune=args.prune,
     )
     best, counts = result.best_trial, result.counts()
@@ -64,4 +65,4 @@ def run(args: argparse.Namespace) -> int:
     print(params.to_string(index=False))
     print(f"\nTest metrics of the best parameters on {result.dataset} ({result.protocol}), mean ± half-width of the 95% CI:")
     print(result.table().to_string(index=False))
-    return options.finish(result, args, "tuning run")
+    return options.finish(result, args, "tuning run", tracker)

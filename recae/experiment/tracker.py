@@ -101,6 +101,10 @@ class Tracker(Protocol):
         """The most recent finished search for ``model`` on ``dataset`` / ``protocol``,
         preferring the split ``fingerprint``; None when there is none."""
 
+    def unlogged(self) -> list[str]:
+        """``"<run name>: <reason>"`` for each run the store failed to record; training
+        goes on when the store fails, and the command line reports these at the end."""
+
 
 class NullRun:
     """A run that records nothing: every call is accepted and dropped."""
@@ -154,6 +158,9 @@ class NullTracker:
         self, model: str, dataset: str, protocol: str, fingerprint: str | None = None
     ) -> TunedParams | None:
         return None
+
+    def unlogged(self) -> list[str]:
+        return []
 
 
 __all__ = [

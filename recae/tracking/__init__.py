@@ -22,7 +22,7 @@ from recae.tracking.registry import (
     register_model,
     search_runs,
 )
-from recae.tracking.store import client, tracking_uri, use_store
+from recae.tracking.store import client, open_store, tracking_uri, use_store
 from recae.tracking.tracker import MlflowRun, MlflowTracker, ReadOnlyTracker
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "log_model",
     "model_info",
     "model_uri_of_run",
+    "open_store",
     "register_model",
     "search_runs",
     "tracking_uri",

@@ -70,7 +70,7 @@ from recae.serving import (
     load_model,
     save_bundle,
 )
-from recae.tracking.store import use_store
+from recae.tracking.store import open_store, use_store
 
 __all__ = [
     "DEFAULT_K",
@@ -317,9 +317,10 @@ def download_model(model_uri: str, dst_path: str | Path, tracking_uri: str | Non
 
     ``model_uri`` is any MLflow model URI: ``runs:/<run_id>/model``,
     ``models:/<name>@champion``, ``models:/<name>/<version>``, ``models:/<model_id>``.
-    A model that cannot be fetched raises ``DataError`` naming the URI.
+    A model that cannot be fetched raises ``DataError`` naming the URI; a
+    SQLite store that does not exist is named, and not created.
     """
-    use_store(tracking_uri)
+    use_store(open_store(tracking_uri, create=False))
     with _no_artifact_bars():
         try:
             return Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(dst_path)))

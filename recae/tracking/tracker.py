@@ -15,11 +15,12 @@ the working directory (:mod:`recae.tracking.store`).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from recae.models import Recommender
 from recae.serving import Catalog
 from recae.tracking.pyfunc import log_catalog_model
 from recae.tracking.registry import find_tuning_run, model_uri_of_run, register_model
-from recae.tracking.store import use_store
+from recae.tracking.store import open_store, use_store
 
 _MAX_PARAM_LENGTH = 6000  # MLflow's limit on a parameter value
 
@@ -55,39 +56,99 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
+def _first_line(error: BaseException) -> str:
+    text = getattr(error, "message", None) or str(error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
 @contextmanager
-def _start_run(experiment_id: str, name: str, tags: Mapping[str, Any], nested: bool) -> Iterator[MlflowRun]:
+def _start_run(
+    experiment_id: str | None, name: str, tags: Mapping[str, Any], nested: bool, unlogged: list[str]
+) -> Iterator[MlflowRun]:
     """An MLflow run (nested under the active one when ``nested``); it ends FINISHED,
-    or FAILED (KILLED on Ctrl-C) if the block raises, leaving other runs untouched."""
-    with mlflow.start_run(
-        run_name=name,
-        experiment_id=experiment_id,
-        nested=nested,
-        tags={k: str(v) for k, v in tags.items()},
-    ) as active:
+    or FAILED (KILLED on Ctrl-C) if the block raises, leaving other runs untouched.
+
+    When the store fails (at the start, while logging, or at the end), the block
+    still runs to its end: the failure is added to ``unlogged`` and the run logs
+    nothing more.
+    """
+    run = MlflowRun(None, experiment_id, name, unlogged)
+    if experiment_id is None:
+        run.lose(None)
+    else:
         try:
-            yield MlflowRun(active.info.run_id, experiment_id)
-        except KeyboardInterrupt:
-            mlflow.end_run("KILLED")
-            raise
+            run.run_id = mlflow.start_run(
+                run_name=name, experiment_id=experiment_id, nested=nested, tags={k: str(v) for k, v in tags.items()}
+            ).info.run_id
+        except Exception as e:  # the store failed: train anyway, report the run as not logged
+            run.lose(e)
+    status = "FINISHED"
+    try:
+        yield run
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    except BaseException:
+        status = "FAILED"
+        raise
+    finally:
+        if run.run_id is not None:
+            try:
+                mlflow.end_run(status)
+            except Exception as e:  # the store went away during the run
+                run.lose(e)
+
+
+def _logging(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A logging call of :class:`MlflowRun`: nothing once the run is lost, and a failure loses it."""
+
+    @functools.wraps(method)
+    def call(self: MlflowRun, *args: Any, **kwargs: Any) -> Any:
+        if self.lost:
+            return None
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as e:  # the store failed: training goes on, the run is reported as not logged
+            self.lose(e)
+            return None
+
+    return call
 
 
 class MlflowRun:
-    """Logging into one MLflow run (the active run while its ``with`` block lasts)."""
+    """Logging into one MLflow run (the active run while its ``with`` block lasts).
 
-    def __init__(self, run_id: str, experiment_id: str):
+    A failure of the store loses the run: the error goes to the tracker's
+    ``unlogged`` list once, and later calls log nothing (and nested runs are
+    lost too), so that a store that went away costs one bounded timeout per
+    run, never the training.
+    """
+
+    def __init__(self, run_id: str | None, experiment_id: str | None, name: str = "", unlogged: list[str] | None = None):
         self.run_id = run_id
         self.experiment_id = experiment_id
+        self.name = name
+        self.lost = False
+        self._unlogged = [] if unlogged is None else unlogged
+
+    def lose(self, error: BaseException | None) -> None:
+        """Stop logging into this run; name it and ``error`` in the tracker's ``unlogged`` list."""
+        if not self.lost:
+            self.lost = True
+            if error is not None:
+                self._unlogged.append(f"{self.name}: {_first_line(error)}")
 
     def nested(self, name: str, tags: Mapping[str, Any]) -> AbstractContextManager[MlflowRun]:
         """A run nested under this one, in the same experiment (a context manager)."""
-        return _start_run(self.experiment_id, name, tags, nested=True)
+        return _start_run(None if self.lost else self.experiment_id, name, tags, True, self._unlogged)
 
+    @_logging
     def log_params(self, params: Mapping[str, Any], prefix: str = "") -> None:
         items = list(flatten(params, prefix).items())
         for start in range(0, len(items), 100):  # MLflow takes at most 100 params per batch
             mlflow.log_params(dict(items[start : start + 100]))
 
+    @_logging
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         clean = {
             metric_key(k): float(v)
@@ -97,18 +158,23 @@ class MlflowRun:
         if clean:
             mlflow.log_metrics(clean, step=step)
 
+    @_logging
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         mlflow.set_tags({k: str(v) for k, v in tags.items()})
 
+    @_logging
     def log_text(self, text: str, path: str) -> None:
         mlflow.log_text(text, path)
 
+    @_logging
     def log_dict(self, obj: Any, path: str) -> None:
         mlflow.log_text(json.dumps(obj, indent=2, sort_keys=True, default=str), path)
 
+    @_logging
     def log_figure(self, figure: Any, path: str) -> None:
         mlflow.log_figure(figure, path)
 
+    @_logging
     def log_frame(self, frame: pd.DataFrame, path: str) -> None:
         """Log a table as CSV (``.csv``), Parquet (``.parquet``) or markdown (``.md``)."""
         with tempfile.TemporaryDirectory() as tmp:
@@ -122,6 +188,7 @@ class MlflowRun:
             parent = str(Path(path).parent)
             mlflow.log_artifact(str(file), None if parent == "." else parent)
 
+    @_logging
     def log_model(self, model: Recommender, catalog: Catalog, name: str = "model") -> str | None:
         """Log ``model`` as a pyfunc model (:mod:`recae.tracking.pyfunc`); returns its URI."""
         return log_catalog_model(model, catalog, name=name).model_uri
@@ -130,19 +197,37 @@ class MlflowRun:
 class MlflowTracker:
     """Runs in an MLflow store (``uri``; see :func:`recae.tracking.store.tracking_uri`).
 
-    The store is opened when the first run starts, not on construction.
+    The store is opened and checked when the first run starts, not on construction.
+    Runs the store failed to record are listed by :meth:`unlogged`.
     """
 
     def __init__(self, uri: str | None = None):
         self.uri = uri
+        self._opened = False
+        self._unlogged: list[str] = []
 
     @contextmanager
     def run(self, experiment: str, name: str, tags: Mapping[str, Any]) -> Iterator[MlflowRun]:
-        """A top-level run in ``experiment`` (created when missing)."""
+        """A top-level run in ``experiment`` (created when missing).
+
+        The store is checked (:func:`~recae.tracking.store.open_store`) when the
+        first run starts: after the input is checked, before any model trains.
+        """
+        if not self._opened:
+            self.uri = open_store(self.uri)
+            self._opened = True
         use_store(self.uri)
-        experiment_id = mlflow.set_experiment(experiment).experiment_id
-        with _start_run(experiment_id, name, tags, nested=False) as run:
+        try:
+            experiment_id: str | None = mlflow.set_experiment(experiment).experiment_id
+        except Exception as e:  # the store failed: the run below is lost from its start
+            self._unlogged.append(f"{experiment}: {_first_line(e)}")
+            experiment_id = None
+        with _start_run(experiment_id, name, tags, False, self._unlogged) as run:
             yield run
+
+    def unlogged(self) -> list[str]:
+        """``"<run name>: <error>"`` for each run the store failed to record (fully)."""
+        return list(self._unlogged)
 
     def register_model(self, run_id: str, name: str) -> str:
         """Register the model logged in run ``run_id`` as ``name``, alias ``champion``; the version."""
