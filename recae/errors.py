@@ -34,3 +34,12 @@ class NotFittedError(RecaeError, RuntimeError):
 
 class MemoryBudgetError(RecaeError, MemoryError):
     """A model's estimated memory exceeds what is available or allowed."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, a scheduler, a container stop), handled like Ctrl-C.
+
+    A subclass of ``KeyboardInterrupt``, so that every place that cleans up
+    after Ctrl-C (runs marked KILLED, temporary files removed) does so for
+    SIGTERM too; the command then exits 143 (128 + SIGTERM).
+    """

@@ -14,13 +14,15 @@ otherwise; no traceback.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 
 from recae.cli import benchmark, fetch, recommend, tune
 from recae.cli.options import parse_model_params
-from recae.errors import RecaeError
+from recae.errors import RecaeError, Terminated
 
 __all__ = ["build_parser", "main", "parse_model_params"]
 
@@ -46,14 +48,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     warnings.showwarning = _warning_line
+    previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
         return args.func(args)
     except RecaeError as e:
         print(f"recae: error: {e}", file=sys.stderr)
         return e.exit_code
+    except Terminated:
+        print("recae: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("recae: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM raises :class:`~recae.errors.Terminated` (a ``KeyboardInterrupt``): the
+    run in progress is marked KILLED and partial outputs are removed, as on Ctrl-C."""
+    raise Terminated()
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":
