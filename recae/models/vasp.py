@@ -21,8 +21,9 @@ from recae.models.vasp_nn import VASPNet, focal_loss, mean_kl
 _NOT_TAKEN = ("hidden_dims", "weight_decay")
 
 #: Copies of every parameter held while training: the weights, their
-#: gradients, NAdam's two moments, and the best epoch's copy.
-_COPIES_PER_PARAMETER = 5
+#: gradients, NAdam's two moments, its step's temporary (the foreach kernels
+#: work on all tensors at once), and the best epoch's copy.
+_COPIES_PER_PARAMETER = 6
 
 
 class VASP(_Autoencoder):
@@ -172,8 +173,8 @@ class VASP(_Autoencoder):
         return i * i, deep
 
     def memory_estimate(self, n_items: int) -> int:
-        """Peak bytes ``fit`` needs, about: every float32 parameter held five times
-        (weights, gradients, two NAdam moments, the best epoch's copy), plus the
+        """Peak bytes ``fit`` needs, about: every float32 parameter held six times
+        (weights, gradients, two NAdam moments and a temporary, the best epoch's copy), plus the
         larger of a training step's and a scoring batch's activations."""
         shallow, deep = self.parameter_counts(n_items)
         rows = (2 if self.augment else 1) * int(self.batch_size)
@@ -209,8 +210,11 @@ class VASP(_Autoencoder):
         )
 
     def _optimizer(self, net: nn.Module) -> torch.optim.Optimizer:
-        # Keras' Nadam: ε = 1e-7, momentum decay 0.004 (torch's NAdam default)
-        optimizer = torch.optim.NAdam(net.parameters(), lr=self.lr, eps=1e-7, momentum_decay=4e-3)
+        # Keras' Nadam: ε = 1e-7, momentum decay 0.004 (torch's NAdam default);
+        # the foreach kernels, twice as fast on the CPU as the per-tensor loop
+        optimizer = torch.optim.NAdam(
+            net.parameters(), lr=self.lr, eps=1e-7, momentum_decay=4e-3, foreach=True
+        )
         # the authors' DiagonalToZero constraint, which Keras applies after every update
         optimizer.register_step_post_hook(lambda *_: net.zero_diagonal_())
         return optimizer

@@ -155,7 +155,7 @@ def test_the_memory_check_refuses_naming_the_bytes_before_training():
     assert shallow == X.shape[1] ** 2
     torch.manual_seed(0)
     assert deep == sum(p.numel() for p in model._build(X.shape[1]).parameters()) - shallow
-    assert need > 4 * 5 * (shallow + deep)
+    assert need > 4 * 6 * (shallow + deep)
     model.set_params(max_memory=need / 2)
     model._build = lambda n: pytest.fail("the network was built")
     with pytest.raises(MemoryBudgetError) as err:
