@@ -90,7 +90,8 @@ class VASP(_Autoencoder):
       popular items, to save GPU memory on large catalogues) is not offered:
       the memory check refuses instead, naming the bytes.
     - The best epoch on validation NDCG@100 is restored, as for every
-      autoencoder here; the authors keep the last.
+      autoencoder here; the authors' notebook saves the best weights but
+      evaluates the last epoch's.
     - The first layer and the shallow path keep one row per item,
       (n_items, out) as Keras' kernels, so that a sparse batch sums rows
       (``embedding_bag``) on the CPU; targets are the histories' non-zero
