@@ -7,9 +7,10 @@
     persistence.py   the saved-model folder (JSON parameters + arrays)
     nn.py            Mult-VAE / Mult-DAE networks and their loss functions
     recvae_nn.py     RecVAE's network, composite prior and loss terms
+    vasp_nn.py       VASP's deep and shallow paths, focal loss and KL term
     autoencoder.py   the training loop the neural autoencoders share
-    mult_vae.py, mult_dae.py, recvae.py, ease.py, edlae.py, als.py, bpr.py, item_knn.py,
-    popularity.py
+    mult_vae.py, mult_dae.py, recvae.py, vasp.py, ease.py, edlae.py, als.py, bpr.py,
+    item_knn.py, popularity.py
     _implicit.py     thread limits and the fit call of the models ``implicit`` fits
     memory.py        memory budgets for item × item models
 
@@ -24,6 +25,8 @@ model           learned state                                score of a history 
 ``mult-vae``    encoder and decoder weights                  decoder logits of the mean code of x
 ``mult-dae``    encoder and decoder weights                  the network's logits for x
 ``recvae``      encoder and decoder weights                  decoder logits of the mean code of x
+``vasp``        encoder, decoders, ``B`` (zero diagonal)     log of σ(decoders) · σ(``x @ B``)
+                                                             at the mean code of x
 ``popularity``  users per item                               the same count vector for everyone
 ``ease``        ``B`` (items × items, zero diagonal)         ``x @ B``
 ``edlae``       ``B``, or rank-r factors ``E``, ``F`` and a   ``x @ B``, or ``(x @ E) @ Fᵀ + x ⊙ d``
@@ -53,6 +56,7 @@ from recae.models.mult_vae import MultVAE
 from recae.models.popularity import Popularity
 from recae.models.recvae import RecVAE
 from recae.models.registry import REGISTRY, get_model_class, make_model
+from recae.models.vasp import VASP
 
 __all__ = [
     "ALS",
@@ -60,6 +64,7 @@ __all__ = [
     "EASE",
     "EDLAE",
     "REGISTRY",
+    "VASP",
     "ItemKNN",
     "MultDAE",
     "MultVAE",

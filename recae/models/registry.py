@@ -20,10 +20,11 @@ from recae.models.mult_dae import MultDAE
 from recae.models.mult_vae import MultVAE
 from recae.models.popularity import Popularity
 from recae.models.recvae import RecVAE
+from recae.models.vasp import VASP
 
 #: Name → class, in the order commands list them.
 REGISTRY: dict[str, type[Recommender]] = {
-    cls.name: cls for cls in (MultVAE, MultDAE, RecVAE, EASE, EDLAE, ALS, BPR, ItemKNN, Popularity)
+    cls.name: cls for cls in (MultVAE, MultDAE, RecVAE, VASP, EASE, EDLAE, ALS, BPR, ItemKNN, Popularity)
 }
 
 
