@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -38,5 +39,24 @@ def test_no_module_is_over_about_400_lines() -> None:
         str(path.relative_to(ROOT)): n
         for path in PACKAGE.rglob("*.py")
         if (n := len(path.read_text().splitlines())) > 450
+    }
+    assert not long, long
+
+
+def _code_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """A function's lines, less its docstring (numpy-style docstrings are long on purpose)."""
+    lines = node.end_lineno - node.lineno + 1
+    first = node.body[0]
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+        lines -= first.end_lineno - first.lineno + 1
+    return lines
+
+
+def test_no_function_has_over_about_60_lines_of_code() -> None:
+    long = {
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.name}": n
+        for path in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and (n := _code_lines(node)) > 60
     }
     assert not long, long
