@@ -7,9 +7,10 @@
     persistence.py   the saved-model folder (JSON parameters + arrays)
     nn.py            Mult-VAE / Mult-DAE networks and their loss functions
     recvae_nn.py     RecVAE's network, composite prior and loss terms
+    cdae_nn.py       CDAE's network, loss, negative sampler and fold-in
     autoencoder.py   the training loop the neural autoencoders share
-    mult_vae.py, mult_dae.py, recvae.py, ease.py, edlae.py, als.py, bpr.py, item_knn.py,
-    popularity.py
+    mult_vae.py, mult_dae.py, recvae.py, cdae.py, ease.py, edlae.py, als.py, bpr.py,
+    item_knn.py, popularity.py
     _implicit.py     thread limits and the fit call of the models ``implicit`` fits
     memory.py        memory budgets for item × item models
 
@@ -24,6 +25,7 @@ model           learned state                                score of a history 
 ``mult-vae``    encoder and decoder weights                  decoder logits of the mean code of x
 ``mult-dae``    encoder and decoder weights                  the network's logits for x
 ``recvae``      encoder and decoder weights                  decoder logits of the mean code of x
+``cdae``        item weights W, b, W′, b′                    output logits, its user node fitted to x
 ``popularity``  users per item                               the same count vector for everyone
 ``ease``        ``B`` (items × items, zero diagonal)         ``x @ B``
 ``edlae``       ``B``, or rank-r factors ``E``, ``F`` and a   ``x @ B``, or ``(x @ E) @ Fᵀ + x ⊙ d``
@@ -45,6 +47,7 @@ from __future__ import annotations
 from recae.models.als import ALS
 from recae.models.base import Recommender
 from recae.models.bpr import BPR
+from recae.models.cdae import CDAE
 from recae.models.ease import EASE
 from recae.models.edlae import EDLAE
 from recae.models.item_knn import ItemKNN
@@ -57,6 +60,7 @@ from recae.models.registry import REGISTRY, get_model_class, make_model
 __all__ = [
     "ALS",
     "BPR",
+    "CDAE",
     "EASE",
     "EDLAE",
     "REGISTRY",
