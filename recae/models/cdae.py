@@ -76,16 +76,25 @@ class CDAE(_Autoencoder):
     l2 : float
         λ (authors' code: 0.01).
     optimizer : {"adagrad", "adam"}
-        Adagrad is the paper's; Adam is offered because it needs less tuning of ``lr``.
+        Adagrad, the paper's (accumulators start at 1e-4, as in the authors'
+        code), or Adam. On ml-1m-lcfn's validation holdout Adam at lr 1e-3
+        reached NDCG@100 0.26 after 20 epochs, Adagrad at lr 0.1 0.32.
     lr : float
         Step size (authors' code: Adagrad 0.1).
-    epochs, batch_size : passes over the training users, and users per step.
+    epochs : int
+        Passes over the training users (100 here; the authors' code runs 300
+        per-user passes, which minibatches do not need to match).
+    batch_size : int
+        Users per step (64 here; the authors update after every user).
     patience, random_state, device, eval_batch_size : as for
         :class:`~recae.models.mult_vae.MultVAE`.
     fold_in_steps : int
-        Adam steps of the fold-in (0 scores with V_u = 0).
+        Adam steps of the fold-in (0 scores with V_u = 0). Each step costs two
+        (n × K × I) products: the default 10 steps take about 2.4 s of one core
+        for ML-1M's 6,022 histories (a training epoch: about 1.8 s).
     fold_in_lr : float
-        Adam step size of the fold-in.
+        Adam step size of the fold-in. With the defaults the fold-in is
+        converged on ML-1M: 20 steps at 0.3 or 100 at 0.05 rank the same.
 
     Notes
     -----
@@ -100,12 +109,17 @@ class CDAE(_Autoencoder):
     - A user's sampled negatives are resampled every epoch with the
       corruption; the loss of a step is computed densely over the catalogue
       (weights c_ui = 0 where nothing was sampled), which costs O(|B| × I).
-    - The fold-in is not in the paper (it scores training users with their
-      learned V_u). Its objective is the training loss of that user in
-      expectation over the sampler (c_ui = ``negative_sampling`` × |y_u| /
-      (I − |y_u|) on each non-positive) with no corruption, plus λ/2 ‖V_u‖²;
-      it uses no random numbers, and each user's steps are independent of the
-      others in the batch.
+    - The fold-in is not in the paper, which scores training users with
+      their learned V_u and has no held-out users. Its objective is the
+      training loss of that user in expectation over the sampler (c_ui =
+      ``negative_sampling`` × |y_u| / (I − |y_u|) on each non-positive), on
+      the uncorrupted history (as the paper predicts from it), plus
+      λ/2 ‖V_u‖²; V_u starts at zero, where the user node adds nothing. It
+      draws no random numbers, and each user's steps are independent of the
+      others in the batch. On ml-1m-lcfn (a model trained 8 epochs) it ranks
+      the training users' validation items better than their own learned V_u
+      (NDCG@100 0.312 against 0.300; 0.297 with V_u = 0), which is why the
+      learned V is not kept.
     """
 
     name = "cdae"

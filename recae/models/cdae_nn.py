@@ -48,6 +48,8 @@ class Histories:
         if X.nnz and not X.data.all():  # a stored zero is no interaction
             X = X.copy()
             X.eliminate_zeros()
+        if not X.has_sorted_indices:  # the negative sampler needs each row's items in order
+            X = X.sorted_indices()
         as_long = lambda a: torch.from_numpy(np.asarray(a, dtype=np.int64)).to(device)  # noqa: E731
         return cls(
             indptr=as_long(X.indptr),
