@@ -13,7 +13,7 @@ from torch import nn
 from recae.checks import Constraint, Interval, Options
 from recae.errors import UsageError
 from recae.models.autoencoder import _Autoencoder
-from recae.models.base import EpochCallback, Validation, iter_batches
+from recae.models.base import EpochCallback, Validation, check_matrix, iter_batches
 from recae.models.cdae_nn import (
     ACTIVATIONS,
     LOSSES,
@@ -138,7 +138,9 @@ class CDAE(_Autoencoder):
     }
     #: The parameters scoring uses, checked again there: they may be changed
     #: with ``set_params`` after ``fit``.
-    _FOLD_IN_PARAMS = ("fold_in_steps", "fold_in_lr", "eval_batch_size")
+    _FOLD_IN_PARAMS = (
+        "fold_in_steps", "fold_in_lr", "l2", "negative_sampling", "loss", "output_activation", "eval_batch_size",
+    )
 
     def __init__(
         self,
@@ -253,6 +255,7 @@ class CDAE(_Autoencoder):
         ndarray of float32, shape (n, hidden_dim)
         """
         self._check_fitted()
+        X = check_matrix(X, "input", self.n_items_)
         self._validate_params(self._FOLD_IN_PARAMS)
         out = np.empty((X.shape[0], int(self.hidden_dim)), dtype=np.float32)
         for rows in iter_batches(X.shape[0], self.eval_batch_size):
