@@ -32,6 +32,7 @@ FAST_BENCHMARK_PARAMS: dict[str, dict] = {
     "mult-dae": {"epochs": 2, "hidden_dims": [64], "latent_dim": 16},
     "recvae": {"epochs": 2, "hidden_dim": 64, "latent_dim": 16},
     "vasp": {"epochs": 2, "hidden_dim": 64, "latent_dim": 16, "encoder_layers": 2, "decoder_layers": 2, "lr": 1e-3},
+    "cdae": {"epochs": 2, "hidden_dim": 16, "fold_in_steps": 3},
     "bpr": {"iterations": 5, "fold_in_steps": 10},
     "als": {"iterations": 3},
 }

@@ -8,8 +8,10 @@
     nn.py            Mult-VAE / Mult-DAE networks and their loss functions
     recvae_nn.py     RecVAE's network, composite prior and loss terms
     vasp_nn.py       VASP's deep and shallow paths, focal loss and KL term
+    cdae_nn.py       CDAE's network, loss, negative sampler and fold-in
     autoencoder.py   the training loop the neural autoencoders share
-    mult_vae.py, mult_dae.py, recvae.py, vasp.py, ease.py, edlae.py, als.py, bpr.py,
+    mult_vae.py, mult_dae.py, recvae.py, cdae.py, vasp.py, ease.py, edlae.py,
+    als.py, bpr.py,
     item_knn.py, popularity.py
     _implicit.py     thread limits and the fit call of the models ``implicit`` fits
     memory.py        memory budgets for item × item models
@@ -27,6 +29,7 @@ model           learned state                                score of a history 
 ``recvae``      encoder and decoder weights                  decoder logits of the mean code of x
 ``vasp``        encoder, decoders, ``B`` (zero diagonal)     log of σ(decoders) · σ(``x @ B``)
                                                              at the mean code of x
+``cdae``        item weights W, b, W′, b′                    output logits, its user node fitted to x
 ``popularity``  users per item                               the same count vector for everyone
 ``ease``        ``B`` (items × items, zero diagonal)         ``x @ B``
 ``edlae``       ``B``, or rank-r factors ``E``, ``F`` and a   ``x @ B``, or ``(x @ E) @ Fᵀ + x ⊙ d``
@@ -48,6 +51,7 @@ from __future__ import annotations
 from recae.models.als import ALS
 from recae.models.base import Recommender
 from recae.models.bpr import BPR
+from recae.models.cdae import CDAE
 from recae.models.ease import EASE
 from recae.models.edlae import EDLAE
 from recae.models.item_knn import ItemKNN
@@ -61,6 +65,7 @@ from recae.models.vasp import VASP
 __all__ = [
     "ALS",
     "BPR",
+    "CDAE",
     "EASE",
     "EDLAE",
     "REGISTRY",

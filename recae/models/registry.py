@@ -13,6 +13,7 @@ from recae.errors import UsageError
 from recae.models.als import ALS
 from recae.models.base import Recommender
 from recae.models.bpr import BPR
+from recae.models.cdae import CDAE
 from recae.models.ease import EASE
 from recae.models.edlae import EDLAE
 from recae.models.item_knn import ItemKNN
@@ -24,7 +25,7 @@ from recae.models.vasp import VASP
 
 #: Name → class, in the order commands list them.
 REGISTRY: dict[str, type[Recommender]] = {
-    cls.name: cls for cls in (MultVAE, MultDAE, RecVAE, VASP, EASE, EDLAE, ALS, BPR, ItemKNN, Popularity)
+    cls.name: cls for cls in (MultVAE, MultDAE, RecVAE, CDAE, VASP, EASE, EDLAE, ALS, BPR, ItemKNN, Popularity)
 }
 
 
