@@ -123,9 +123,7 @@ def fit_and_evaluate(
     best_epoch = getattr(model, "best_epoch_", None)
     history = getattr(model, "history_", None)
     if split.protocol == GIVEN and refit and split.refit_train is not None:
-        refit_model = make_model(name, **params)
-        if best_epoch is not None:
-            refit_model.set_params(epochs=int(best_epoch))
+        refit_model = make_model(name, **params).set_params(**model.selected_params())
         refit_model.fit(split.refit_train)
         if history is not None:
             refit_model.history_ = history  # keep the selection run's learning curve

@@ -10,7 +10,7 @@
     vasp_nn.py       VASP's deep and shallow paths, focal loss and KL term
     cdae_nn.py       CDAE's network, loss, negative sampler and fold-in
     autoencoder.py   the training loop the neural autoencoders share
-    mult_vae.py, mult_dae.py, recvae.py, cdae.py, vasp.py, ease.py, edlae.py,
+    mult_vae.py, mult_dae.py, recvae.py, cdae.py, vasp.py, ease.py, edlae.py, blend.py,
     als.py, bpr.py,
     item_knn.py, popularity.py
     _implicit.py     thread limits and the fit call of the models ``implicit`` fits
@@ -34,6 +34,8 @@ model           learned state                                score of a history 
 ``ease``        ``B`` (items × items, zero diagonal)         ``x @ B``
 ``edlae``       ``B``, or rank-r factors ``E``, ``F`` and a   ``x @ B``, or ``(x @ E) @ Fᵀ + x ⊙ d``
                 diagonal ``d``
+``blend``       each member's state, the weights ``w``       Σ w_m · (member m's scores of x,
+                                                             standardized over the catalogue)
 ``als``         item factors ``Y``                           ``x_u @ Yᵀ``, ``x_u`` solved from ``x``
 ``bpr``         item factors + item bias, item counts        ``[x_u, 1] @ Yᵀ``, ``x_u`` fitted to ``x``
 ``item-knn``    sparse item–item similarity ``S``            ``x @ S``
@@ -50,6 +52,7 @@ from __future__ import annotations
 
 from recae.models.als import ALS
 from recae.models.base import Recommender
+from recae.models.blend import Blend
 from recae.models.bpr import BPR
 from recae.models.cdae import CDAE
 from recae.models.ease import EASE
@@ -64,6 +67,7 @@ from recae.models.vasp import VASP
 
 __all__ = [
     "ALS",
+    "Blend",
     "BPR",
     "CDAE",
     "EASE",

@@ -188,6 +188,13 @@ class Recommender(abc.ABC):
             raise
         return self
 
+    def selected_params(self) -> dict[str, Any]:
+        """Parameters that repeat what this fit chose on the validation users, for a refit
+        without them: an iterative model's best epoch as ``epochs``; empty for models
+        that choose nothing."""
+        best = getattr(self, "best_epoch_", None)
+        return {} if best is None or "epochs" not in self.param_names() else {"epochs": int(best)}
+
     def _forget(self) -> None:
         """Drop every learned attribute (public names ending in ``_``)."""
         for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:

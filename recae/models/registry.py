@@ -12,6 +12,7 @@ from typing import Any
 from recae.errors import UsageError
 from recae.models.als import ALS
 from recae.models.base import Recommender
+from recae.models.blend import Blend
 from recae.models.bpr import BPR
 from recae.models.cdae import CDAE
 from recae.models.ease import EASE
@@ -25,7 +26,7 @@ from recae.models.vasp import VASP
 
 #: Name → class, in the order commands list them.
 REGISTRY: dict[str, type[Recommender]] = {
-    cls.name: cls for cls in (MultVAE, MultDAE, RecVAE, CDAE, VASP, EASE, EDLAE, ALS, BPR, ItemKNN, Popularity)
+    cls.name: cls for cls in (MultVAE, MultDAE, RecVAE, CDAE, VASP, EASE, EDLAE, Blend, ALS, BPR, ItemKNN, Popularity)
 }
 
 
