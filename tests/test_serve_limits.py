@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -24,6 +25,7 @@ from recae.errors import UsageError
 from recae.models import make_model
 from recae.serving import CATALOG_FILE, MODEL_DIR, Catalog, ServingLimits, save_bundle
 from recae.tracking import RecaeModel
+from recae.tracking.pyfunc import ENTRY_POINT
 from tests.conftest import planted_blocks
 
 N_ITEMS = 20
@@ -250,3 +252,9 @@ def test_a_server_that_exits_by_itself_ends_serve_with_its_status(tmp_path, monk
     )
     assert main(["serve", "--model", str(tmp_path), "--port", str(_free_port())]) == 128 + signal.SIGKILL
     assert os.environ.get("RECAE_SERVE_MAX_USERS") is None  # the limits go to the child only
+
+
+def test_the_readme_shows_the_entry_point_as_written():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = "\n".join(f"  {line}" if line else "" for line in ENTRY_POINT.splitlines())
+    assert block in readme
