@@ -244,6 +244,7 @@ def test_stop_group_kills_a_group_that_ignores_sigterm():
 
 
 def test_a_server_that_exits_by_itself_ends_serve_with_its_status(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("RECAE_SERVE_MAX_USERS", raising=False)
     monkeypatch.setattr(serve_cli, "prepare_model", lambda *a: (tmp_path, "sqlite:///x.db"))
     monkeypatch.setattr(serve_cli, "server_command", lambda *a: [sys.executable, "-c", "raise SystemExit(3)"])
     assert main(["serve", "--model", str(tmp_path), "--port", str(_free_port())]) == 3

@@ -13,21 +13,14 @@ What a logged model holds (``mlflow.pyfunc.log_model`` with :class:`RecaeModel`)
 
 What runs when it is loaded
 ---------------------------
-Nothing is pickled. With MLflow (:func:`load_pyfunc`, ``mlflow.pyfunc.load_model``,
-``recae serve``, ``mlflow models serve``), loading executes the model folder's
-``recae_pyfunc.py`` (:data:`ENTRY_POINT`: four lines that import
-:class:`RecaeModel` from the installed recae and hand an instance to MLflow's
-``set_model``), then :meth:`RecaeModel.load_context` reads the weights with
-:meth:`Recommender.load` and the catalogue (JSON + npz, ``allow_pickle=False``).
-MLflow runs whatever that file holds, so whoever can write to the artifact
-store decides what it runs: ``recae serve`` refuses a model whose
-``recae_pyfunc.py`` is not exactly :data:`ENTRY_POINT` or that names other
-code (:func:`recae.tracking.server.check_loader`).
-
-``recae recommend --model`` and :func:`load_topn` execute nothing from the
-model: they read ``artifacts/recae-model/`` and ``artifacts/catalog.npz`` with
-the installed recae (JSON + npz, ``allow_pickle=False``) and never import
-``recae_pyfunc.py``. Loading needs recae installed and nothing else.
+Nothing is pickled. MLflow (:func:`load_pyfunc`, ``recae serve``, ``mlflow
+models serve``) executes the folder's ``recae_pyfunc.py``, whatever it holds;
+recae writes :data:`ENTRY_POINT` there (four lines importing :class:`RecaeModel`
+from the installed recae), and ``recae serve`` refuses a model whose file differs
+(:mod:`recae.tracking.server`). :meth:`RecaeModel.load_context` then reads the
+weights and catalogue (JSON + npz, ``allow_pickle=False``). ``recae recommend``
+and :func:`load_topn` read only those files, with the installed recae, and never
+import ``recae_pyfunc.py``.
 
 The signature
 -------------
@@ -50,13 +43,10 @@ no rows, ``k`` out of range, a malformed body — raises an ``MlflowException``
 with ``INVALID_PARAMETER_VALUE`` (or MLflow's own ``BAD_REQUEST``), which the
 scoring server answers with HTTP 400 and the message; the server keeps serving.
 
-Limits (:class:`recae.serving.ServingLimits`, read from ``RECAE_SERVE_*``
-when the model is loaded): a request with more users than ``max_users``
-(10,000), a user with more rows than ``max_history`` (10,000), ``k`` above
-``max_k`` (10,000) or an answer of more than ``max_rows`` rows (users × k,
-1,000,000) is refused the same way, before anything is scored. The users are
-scored :data:`SCORE_BATCH_USERS` at a time, so that memory stays
-O(batch × n_items) plus the answer.
+Requests over a limit (:class:`recae.serving.ServingLimits`, read from
+``RECAE_SERVE_*`` at load: users, rows per user's history, ``k``, users × k) are
+refused the same way, before any scoring; users are scored
+:data:`SCORE_BATCH_USERS` at a time (memory O(batch × n_items) + the answer).
 """
 
 from __future__ import annotations
