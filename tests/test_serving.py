@@ -1,11 +1,13 @@
 """The MLflow pyfunc model end to end: logged by ``run_benchmark``, loaded back, registered,
-listed by ``recae recommend``, and served by ``mlflow models serve`` (one server per module)."""
+listed by ``recae recommend``, and served by ``recae serve`` (one server per module, and one
+more that is stopped with SIGTERM)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -21,6 +23,11 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+
+try:
+    import psutil
+except ImportError:  # pragma: no cover - psutil comes with MLflow
+    psutil = None
 
 from recae import tracking
 from recae.cli import main
@@ -220,46 +227,80 @@ def _post(url: str, body: str | bytes, content_type: str = "application/json") -
             return e.code, {"message": text}
 
 
-@pytest.fixture(scope="module")
-def server(trained, tmp_path_factory):
-    """``mlflow models serve -m models:/recae-test@champion --env-manager local`` on a free port."""
+#: The module's server refuses requests of more users than this (the test users are fewer).
+SERVER_MAX_USERS = 1000
+
+
+def _start_serve(model: str, log: Path, cwd: Path, *flags: str) -> tuple[subprocess.Popen, str]:
+    """``recae serve --model MODEL`` on a free port, logging to ``log``; the process and its URL,
+    once ``/ping`` answers (the test fails with the log's tail if it does not within 180 s)."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    bin_dir = str(Path(sys.executable).parent)  # uvicorn lies beside the interpreter
-    env = {**os.environ, "MLFLOW_TRACKING_URI": trained.uri, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{NAME}@champion",
-             "-h", "127.0.0.1", "-p", str(port), "--env-manager", "local", "-w", "1"],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=trained.folder, start_new_session=True,
+            [sys.executable, "-m", "recae.cli", "serve", "--model", model, "--port", str(port), *flags],
+            stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
         )
+    deadline = time.monotonic() + 180
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"recae serve exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
+                if r.status == 200:
+                    return proc, f"http://127.0.0.1:{port}/invocations"
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            _stop(proc)
+            pytest.fail(f"the model server did not answer within 180 s:\n{log.read_text()[-3000:]}")
+        time.sleep(0.5)
+
+
+def _stop(proc: subprocess.Popen) -> int:
+    """SIGTERM to ``recae serve`` (it ends its server's process group), SIGKILL if it lingers."""
+    proc.send_signal(signal.SIGTERM)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the model server exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the model server did not answer within 180 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/invocations"
+        return proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+def _server_group(log: Path) -> int:
+    """The server's process group, as ``recae serve`` reports it."""
+    found = re.search(r"process group (\d+)", log.read_text())
+    assert found, log.read_text()[-3000:]
+    return int(found.group(1))
+
+
+def _live_members(pgid: int) -> list[int]:
+    """Processes of group ``pgid`` that still run (zombies left to a PID 1 that never reaps them do not)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return []
+    if psutil is None:  # pragma: no cover
+        return [pgid]
+    live = []
+    for p in psutil.process_iter(["status"]):
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            if os.getpgid(p.pid) == pgid and p.info["status"] != psutil.STATUS_ZOMBIE:
+                live.append(p.pid)
+    return live
+
+
+@pytest.fixture(scope="module")
+def server(trained, tmp_path_factory):
+    """``recae serve --model models:/recae-test@champion`` on a free port, with ``--max-users 1000``."""
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    proc, url = _start_serve(
+        f"models:/{NAME}@champion", log, trained.folder,
+        "--tracking-uri", trained.uri, "--max-users", str(SERVER_MAX_USERS),
+    )  # fmt: skip
+    try:
+        yield url
     finally:
-        # The server runs uvicorn as a child: end the whole process group it leads.
-        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 15)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        _stop(proc)
 
 
 def _split_body(frame: pd.DataFrame, **params) -> str:
@@ -307,3 +348,60 @@ def test_malformed_requests_get_a_4xx_and_the_server_keeps_serving(server, case)
     assert fragment in answer.get("message", ""), answer
     status, answer = _post(server, '{"dataframe_records": [{"user_id": 1, "item_id": 50}], "params": {"k": 3}}')
     assert status == 200 and len(answer["predictions"]) == 3
+
+
+@pytest.mark.slow
+def test_a_request_over_a_limit_gets_a_400_and_the_server_keeps_serving(server):
+    users = np.arange(SERVER_MAX_USERS + 1) + 10**6
+    too_many = pd.DataFrame({"user_id": users, "item_id": 50})
+    status, answer = _post(server, _split_body(too_many, k=3))
+    assert status == 400, answer
+    assert f"holds {SERVER_MAX_USERS + 1:,} users; the limit is {SERVER_MAX_USERS:,} users per request" in answer["message"]
+    status, answer = _post(server, _split_body(too_many.iloc[:SERVER_MAX_USERS], k=3))
+    assert status == 200 and len(answer["predictions"]) == 3 * SERVER_MAX_USERS
+
+
+@pytest.mark.slow
+def test_sigterm_stops_recae_serve_and_its_whole_process_group(trained, tmp_path):
+    local = tracking.download_model(f"runs:/{trained.run_id}/model", tmp_path / "model")
+    log = tmp_path / "serve.log"
+    proc, url = _start_serve(str(local), log, tmp_path)
+    pgid = _server_group(log)
+    assert pgid != proc.pid and _live_members(pgid)  # MLflow's process and uvicorn's
+    status, _ = _post(url, '{"dataframe_records": [{"user_id": 1, "item_id": 50}], "params": {"k": 3}}')
+    assert status == 200
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM, log.read_text()[-3000:]
+    assert time.monotonic() - start < 30
+    assert _live_members(pgid) == [], log.read_text()[-3000:]
+    assert "recae: terminated" in log.read_text()
+
+
+EVIL_LOADER = """from pathlib import Path
+Path({marker!r}).write_text("the artifact's code ran")
+raise RuntimeError("the artifact's loader ran")
+"""
+
+
+def test_recommend_never_runs_code_from_the_model_and_serve_refuses_a_changed_loader(trained, tmp_path, capsys, monkeypatch):
+    local = tracking.download_model(f"runs:/{trained.run_id}/model", tmp_path / "model")
+    marker = tmp_path / "marker"
+    (local / "recae_pyfunc.py").write_text(EVIL_LOADER.format(marker=str(marker)))
+    out = tmp_path / "top.csv"
+    assert main(["recommend", "--model", str(local), "--k", "5", "--out", str(out), "--no-progress"]) == 0
+    assert not marker.exists()
+    assert len(pd.read_csv(out)) == 5 * len(trained.split.train_users)
+    load_topn(str(local))
+    assert not marker.exists()
+    # recae serve checks the loader before any server starts
+    monkeypatch.setattr("recae.cli.serve.subprocess.Popen", lambda *a, **k: pytest.fail("a server was started"))
+    capsys.readouterr()
+    assert main(["serve", "--model", str(local), "--port", str(_free_port())]) == 1
+    err = capsys.readouterr().err
+    assert "refusing to serve it: its recae_pyfunc.py is not the entry point this recae writes" in err
+    assert not marker.exists()
+    # MLflow itself runs the file, as the README says
+    with pytest.raises(Exception, match="the artifact's loader ran"):
+        tracking.load_pyfunc(str(local))
+    assert marker.exists()

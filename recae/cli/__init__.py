@@ -3,6 +3,7 @@
     recae benchmark --dataset ml-100k --models mult-vae,mult-dae --json results.json
     recae tune --model ease --trials 30
     recae recommend --model models:/movielens@champion --out top.parquet
+    recae serve --model models:/movielens@champion --port 5000
     recae fetch ml-1m
 
 This package is the one place that builds the pieces (config, tracker, models)
@@ -20,7 +21,7 @@ import threading
 import warnings
 from collections.abc import Sequence
 
-from recae.cli import benchmark, fetch, recommend, tune
+from recae.cli import benchmark, fetch, recommend, serve, tune
 from recae.cli.options import parse_model_params
 from recae.errors import RecaeError, Terminated
 
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Autoencoder recommenders (Mult-VAE, Mult-DAE) evaluated against baselines, tracked in MLflow.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (benchmark, tune, recommend, fetch):
+    for command in (benchmark, tune, recommend, serve, fetch):
         command.add_parser(sub)
     return parser
 

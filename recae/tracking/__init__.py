@@ -4,7 +4,8 @@
 :mod:`recae.experiment.tracker` over MLflow runs; :mod:`~recae.tracking.pyfunc`
 logs and loads recae models as MLflow pyfunc models; :mod:`~recae.tracking.registry`
 registers them and finds logged models and tuning runs again;
-:mod:`~recae.tracking.store` says which store is used.
+:mod:`~recae.tracking.store` says which store is used; :mod:`~recae.tracking.server`
+checks a model before ``recae serve`` serves it and gives the server's command line.
 """
 
 from recae.tracking.pyfunc import (

@@ -11,16 +11,22 @@ What a logged model holds (``mlflow.pyfunc.log_model`` with :class:`RecaeModel`)
     artifacts/catalog.npz     raw item ids, item popularity, the training users'
                               raw ids and histories (CSR arrays)
 
-Loading needs recae installed and nothing else. Nothing is pickled: MLflow
-runs the four-line entry point, which imports :class:`RecaeModel` from the
-installed recae, and the model itself is read with :meth:`Recommender.load`
-(JSON + npz, ``allow_pickle=False``).
+What runs when it is loaded
+---------------------------
+Nothing is pickled. MLflow (:func:`load_pyfunc`, ``recae serve``, ``mlflow
+models serve``) executes the folder's ``recae_pyfunc.py``, whatever it holds;
+recae writes :data:`ENTRY_POINT` there (four lines importing :class:`RecaeModel`
+from the installed recae), and ``recae serve`` refuses a model whose file differs
+(:mod:`recae.tracking.server`). :meth:`RecaeModel.load_context` then reads the
+weights and catalogue (JSON + npz, ``allow_pickle=False``). ``recae recommend``
+and :func:`load_topn` read only those files, with the installed recae, and never
+import ``recae_pyfunc.py``.
 
 The signature
 -------------
 Input: rows ``user_id, item_id`` — one row per (user, item) of each user's
 history, raw ids of the training data's types (``long`` for MovieLens).
-Params: ``k`` (long, default 20; 1 ≤ k ≤ min(n_items, 10,000), else HTTP 400)
+Params: ``k`` (long, default 20; 1 ≤ k ≤ min(n_items, max_k), else HTTP 400)
 and ``exclude_seen`` (boolean, default true).
 Output: rows ``user_id, rank, item_id, score, fallback`` — each user's top-k,
 best first; ``fallback`` is true for users none of whose items the model
@@ -36,6 +42,11 @@ Bad input — a missing or misnamed column, ids of the wrong type, a null id,
 no rows, ``k`` out of range, a malformed body — raises an ``MlflowException``
 with ``INVALID_PARAMETER_VALUE`` (or MLflow's own ``BAD_REQUEST``), which the
 scoring server answers with HTTP 400 and the message; the server keeps serving.
+
+Requests over a limit (:class:`recae.serving.ServingLimits`, read from
+``RECAE_SERVE_*`` at load: users, rows per user's history, ``k``, users × k) are
+refused the same way, before any scoring; users are scored
+:data:`SCORE_BATCH_USERS` at a time (memory O(batch × n_items) + the answer).
 """
 
 from __future__ import annotations
@@ -58,7 +69,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
-from recae.checks import check_k
+from recae.checks import check_positive_int
 from recae.errors import DataError, RecaeError, UsageError
 from recae.models import Recommender
 from recae.serving import (
@@ -66,6 +77,7 @@ from recae.serving import (
     MODEL_DIR,
     OUTPUT_COLUMNS,
     Catalog,
+    ServingLimits,
     TopN,
     load_model,
     save_bundle,
@@ -74,8 +86,10 @@ from recae.tracking.store import open_store, use_store
 
 __all__ = [
     "DEFAULT_K",
+    "ENTRY_FILE",
     "ENTRY_POINT",
     "MAX_K",
+    "SCORE_BATCH_USERS",
     "RecaeModel",
     "download_model",
     "load_pyfunc",
@@ -88,19 +102,24 @@ __all__ = [
 
 #: List length when a request gives no ``k``.
 DEFAULT_K = 20
-#: The longest list a request may ask for (also never more than the catalogue).
-MAX_K = 10_000
+#: The longest list a request may ask for by default (also never more than the
+#: catalogue); ``RECAE_SERVE_MAX_K`` changes it (:class:`~recae.serving.ServingLimits`).
+MAX_K = ServingLimits().max_k
+#: Users scored at once by the served model: peak memory O(this × n_items) + the answer.
+SCORE_BATCH_USERS = 1000
 
 #: The file MLflow runs to build the pyfunc model when loading it ("models from
-#: code"): it only imports this class, so loading needs recae installed and runs
-#: no code stored in the model besides these lines (no pickle is written).
+#: code"): it imports :class:`RecaeModel` from the installed recae and hands an
+#: instance to MLflow; no pickle is written. MLflow executes whatever this file
+#: of the model folder holds: ``recae serve`` checks it is exactly these lines.
 ENTRY_POINT = (
     '"""The pyfunc entry point of a recae model, written by recae.tracking.pyfunc.log_model."""\n'
     "from mlflow.models import set_model\n\n"
     "from recae.tracking.pyfunc import RecaeModel\n\n"
     "set_model(RecaeModel())\n"
 )
-_ENTRY_FILE = "recae_pyfunc.py"
+#: The entry point's file name in the model folder.
+ENTRY_FILE = "recae_pyfunc.py"
 _ARTIFACT_MODEL = "recae_model"
 _ARTIFACT_CATALOG = "catalog"
 
@@ -129,11 +148,26 @@ class RecaeModel(PythonModel):
 
     Logged as a model from code (:data:`ENTRY_POINT`), so no pickle is
     written; :meth:`load_context` reads the artifacts.
+
+    Parameters
+    ----------
+    limits : ServingLimits, optional
+        What one request may ask for; by default read from the
+        ``RECAE_SERVE_*`` variables when the model is loaded
+        (:meth:`ServingLimits.from_env`).
+    batch_size : int
+        Users scored at once (:data:`SCORE_BATCH_USERS`).
     """
+
+    def __init__(self, limits: ServingLimits | None = None, batch_size: int = SCORE_BATCH_USERS) -> None:
+        self.limits = limits
+        self.batch_size = check_positive_int(batch_size, "batch_size")
 
     def load_context(self, context: Any) -> None:
         model = load_model(context.artifacts[_ARTIFACT_MODEL])
         self.topn = TopN(model, Catalog.load(context.artifacts[_ARTIFACT_CATALOG]))
+        if self.limits is None:
+            self.limits = ServingLimits.from_env()
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         try:
@@ -161,13 +195,17 @@ class RecaeModel(PythonModel):
         unknown_params = set(params) - {"k", "exclude_seen"}
         if unknown_params:
             raise UsageError(f"unknown parameter(s) {', '.join(sorted(unknown_params))}; known: k, exclude_seen")
-        k = check_k(params.get("k", DEFAULT_K), topn.n_items, MAX_K)
+        limits: ServingLimits = self.limits or ServingLimits()
+        # users, history lengths, k and the answer's size, before any scoring
+        k = limits.check_request(frame["user_id"].to_numpy(), params.get("k", DEFAULT_K), topn.n_items)
         exclude_seen = params.get("exclude_seen", True)
         if not isinstance(exclude_seen, bool | np.bool_):
             raise UsageError(f"exclude_seen must be true or false, got {exclude_seen!r}")
         history = pd.DataFrame({"user": frame["user_id"].to_numpy(), "item": frame["item_id"].to_numpy()})
         hist = topn.fold_in(history, source="request")
-        out = topn.frame(hist, k, exclude_seen=bool(exclude_seen))
+        # Chunks of users: scores for batch_size × n_items at a time; the answer is
+        # at most limits.max_rows rows.
+        out = topn.frame(hist, k, exclude_seen=bool(exclude_seen), batch_size=self.batch_size)
         return out[list(OUTPUT_COLUMNS)]
 
 
@@ -285,7 +323,7 @@ def log_catalog_model(
     """:func:`log_model` with the ids, popularity and histories already in a :class:`Catalog`."""
     with tempfile.TemporaryDirectory(prefix="recae-model-") as tmp, _no_artifact_bars():
         bundle = save_bundle(model, catalog, Path(tmp) / "bundle")
-        entry = Path(tmp) / _ENTRY_FILE
+        entry = Path(tmp) / ENTRY_FILE
         entry.write_text(ENTRY_POINT)
         return mlflow.pyfunc.log_model(
             name=name,
