@@ -168,6 +168,10 @@ def _wait_group(child: subprocess.Popen, timeout: float) -> bool:
     while True:
         child.poll()  # reaps the leader once it exits
         if not group_alive(child.pid):
+            try:
+                child.wait(timeout=1)  # the leader may have died (a zombie) since the poll above
+            except subprocess.TimeoutExpired:
+                pass
             return True
         if time.monotonic() >= deadline:
             return False
