@@ -33,6 +33,11 @@ FAST_BENCHMARK_PARAMS: dict[str, dict] = {
     "recvae": {"epochs": 2, "hidden_dim": 64, "latent_dim": 16},
     "vasp": {"epochs": 2, "hidden_dim": 64, "latent_dim": 16, "encoder_layers": 2, "decoder_layers": 2, "lr": 1e-3},
     "cdae": {"epochs": 2, "hidden_dim": 16, "fold_in_steps": 3},
+    "edlae": {"rank": 64},  # the full-rank closed form is EASE's cost again; its own tests cover it
+    "blend": {
+        "member_params": {"recvae": {"epochs": 2, "hidden_dim": 64, "latent_dim": 16}, "edlae": {"rank": 32}},
+        "grid_step": 0.5,
+    },
     "bpr": {"iterations": 5, "fold_in_steps": 10},
     "als": {"iterations": 3},
 }
