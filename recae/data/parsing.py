@@ -26,10 +26,16 @@ from recae.data.schema import invalid_values
 from recae.errors import DataError
 
 # pandas' int64 parser takes "+5", " 5" and "5.0"; the scan must accept the
-# same spellings or it would blame a harmless line before the bad one.
-_INT_RE = re.compile(r"\s*[+-]?\d+(\.0*)?\s*")
-#: Integers must lie strictly between -INT64_LIMIT and INT64_LIMIT.
-INT64_LIMIT = 2**63
+# same spellings or it would blame a harmless line before the bad one. pandas
+# reads ASCII digits and spaces only, where Python's int() and float() also
+# take other scripts' digits, non-ASCII spaces and "1_000": the scan refuses
+# those too, or a line pandas refused would pass the scan unnamed.
+_INT_RE = re.compile(r"\s*[+-]?\d+(\.0*)?\s*", re.ASCII)
+
+
+def fits_int64(value: int) -> bool:
+    """Whether the integer ``value`` fits in int64: -2**63 <= value < 2**63."""
+    return -(2**63) <= value < 2**63
 
 Source = Path | io.BytesIO
 
@@ -72,10 +78,12 @@ def _check_field(value: str, kind: str) -> str | None:
     if kind == "int":
         if not _INT_RE.fullmatch(value):
             return f"{value.strip()!r} is not an integer"
-        if abs(int(value.strip().split(".")[0])) >= INT64_LIMIT:
+        if not fits_int64(int(value.strip().split(".")[0])):
             return f"{value.strip()!r} does not fit in 64 bits"
     elif kind == "float":
         try:
+            if not value.isascii() or "_" in value:
+                raise ValueError(value)
             number = float(value)
         except ValueError:
             return f"{value.strip()!r} is not a number"

@@ -18,10 +18,10 @@ import pandas as pd
 
 from recae.data.compression import read_bytes
 from recae.data.parsing import (
-    INT64_LIMIT,
     Layout,
     Source,
     check_values,
+    fits_int64,
     header,
     looks_like,
     parse,
@@ -195,7 +195,7 @@ def _first_bad_int(tokens: list[bytes]) -> int:
     """Index of the first token that ``int`` rejects or that overflows int64."""
     for index, token in enumerate(tokens):
         try:
-            if abs(int(token)) < INT64_LIMIT:
+            if fits_int64(int(token)):
                 continue
         except ValueError:
             pass
