@@ -95,16 +95,21 @@ def _check_field(value: str, kind: str) -> str | None:
 def records(path: Path, sep: str) -> Iterator[tuple[int, list[str]]]:
     """``(line number, fields)`` of each record, skipping the lines pandas skips.
 
-    pandas skips empty lines, and with a whitespace delimiter blank ones too.
+    The number is that of the line the record starts on. pandas skips empty
+    lines, and with a whitespace delimiter blank ones too.
     """
     with contextlib.closing(text_lines(path)) as lines:
         if len(sep) == 1:
             # One reader for the whole file: it honours quotes (a quoted field
-            # may span lines) and counts physical lines, as pandas does.
+            # may span lines) and counts physical lines, as pandas does. A
+            # record is named by its first line: after an unbalanced quote the
+            # reader's own count is the end of the file.
             reader = csv.reader(lines, delimiter=sep)
+            start = 1
             for fields in reader:
                 if fields:
-                    yield reader.line_num, fields
+                    yield start, fields
+                start = reader.line_num + 1
             return
         for number, line in enumerate(lines, start=1):
             line = line.rstrip("\r\n")
