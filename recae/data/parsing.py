@@ -180,6 +180,10 @@ def read_csv(
             skiprows=layout.header_lines,
             usecols=list(layout.positions) if layout.positions is not None else None,
             dtype=dtypes,
+            # Only an empty field is missing: "NA", "null", "None", ... are
+            # text ids, and as numbers they fail to parse (the scan names them).
+            keep_default_na=False,
+            na_values=[""],
             engine="c",
             compression=pandas_compression(source),
         )
@@ -218,9 +222,9 @@ def parse(
 def check_values(frame: pd.DataFrame, path: Path, layout: Layout) -> pd.DataFrame:
     """``frame`` when every value passes :func:`~recae.data.schema.invalid_values`.
 
-    pandas accepts empty fields and "nan" as NaN and "inf" as infinity in a
-    float column (and as NaN in a text one); we do not accept them as ratings
-    or ids, so the scan is asked to name the line.
+    pandas reads an empty field as NaN (in a text column too) and "inf" as
+    infinity in a float column; we do not accept them as ratings or ids, so
+    the scan is asked to name the line.
     """
     if any(invalid_values(frame[column], column).any() for column in frame.columns):
         raise parse_failed(path, layout, None)
