@@ -46,7 +46,8 @@ class Layout:
 
     ``columns`` are the output names of the fields to check and ``positions``
     their indices in a line (``None``: every field, in order, and the count
-    must match exactly). ``kinds`` says what each holds: ``"int"`` (64-bit
+    must match exactly); ``width`` is the number of fields a header names,
+    when ``positions`` picks some of them. ``kinds`` says what each holds: ``"int"`` (64-bit
     integer), ``"float"`` (finite number) or ``"id"`` (any non-empty text).
     ``sep`` is one character, ``"::"`` or ``"whitespace"``; ``sep_name``
     names it in messages; ``expected`` describes a valid line.
@@ -59,6 +60,7 @@ class Layout:
     expected: str
     header_lines: int = 0
     positions: tuple[int, ...] | None = None
+    width: int | None = None
 
 
 def looks_like(line: str, sep: str) -> str:
@@ -179,6 +181,10 @@ def read_csv(
             header=None,
             skiprows=layout.header_lines,
             usecols=list(layout.positions) if layout.positions is not None else None,
+            # The header's width, not the first line's: a short first line
+            # would leave pandas without the columns asked for (a KeyError).
+            names=list(range(layout.width)) if layout.width else None,
+            index_col=False,
             dtype=dtypes,
             # Only an empty field is missing: "NA", "null", "None", ... are
             # text ids, and as numbers they fail to parse (the scan names them).

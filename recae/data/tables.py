@@ -172,6 +172,7 @@ def _read_delimited(path: Path, wanted: dict[str, str], sep: str, found: list[st
         expected=f"columns {', '.join(wanted.values())}",
         header_lines=1,
         positions=tuple(found.index(theirs) for theirs in wanted.values()),
+        width=len(found),
     )
     positions = dict(zip(wanted, layout.positions, strict=True))
     numeric = {positions[c]: DTYPES[c] for c in (RATING, TIMESTAMP) if c in wanted}
