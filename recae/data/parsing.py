@@ -94,11 +94,25 @@ def _check_field(value: str, kind: str) -> str | None:
     return None
 
 
+def _blank(line: str, sep: str) -> bool:
+    """Whether pandas skips ``line`` as blank: nothing but spaces and tabs, and no
+    tab where tabs delimit fields."""
+    body = line.rstrip("\r\n")
+    return not body.strip(" \t") and not (sep == "\t" and "\t" in body)
+
+
+def _remember(lines: Iterator[str], last: list[str]) -> Iterator[str]:
+    """``lines``, each also left in ``last[0]`` as it is handed on."""
+    for line in lines:
+        last[:] = [line]
+        yield line
+
+
 def records(path: Path, sep: str) -> Iterator[tuple[int, list[str]]]:
     """``(line number, fields)`` of each record, skipping the lines pandas skips.
 
-    The number is that of the line the record starts on. pandas skips empty
-    lines, and with a whitespace delimiter blank ones too.
+    The number is that of the line the record starts on. pandas skips lines
+    of nothing but spaces and tabs (:func:`_blank`), empty ones included.
     """
     with contextlib.closing(text_lines(path)) as lines:
         if len(sep) == 1:
@@ -106,17 +120,18 @@ def records(path: Path, sep: str) -> Iterator[tuple[int, list[str]]]:
             # may span lines) and counts physical lines, as pandas does. A
             # record is named by its first line: after an unbalanced quote the
             # reader's own count is the end of the file.
-            reader = csv.reader(lines, delimiter=sep)
+            last = [""]
+            reader = csv.reader(_remember(lines, last), delimiter=sep)
             start = 1
             for fields in reader:
-                if fields:
+                if fields and not (reader.line_num == start and _blank(last[0], sep)):
                     yield start, fields
                 start = reader.line_num + 1
             return
         for number, line in enumerate(lines, start=1):
             line = line.rstrip("\r\n")
             fields = line.split() if sep == "whitespace" else line.split(sep)
-            if fields and line:
+            if fields and not _blank(line, sep):
                 yield number, fields
 
 
