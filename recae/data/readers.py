@@ -31,7 +31,6 @@ from recae.data.parsing import (
 from recae.data.schema import COLUMNS, DTYPES, ITEM, USER, PathLike, check_columns, existing_file
 from recae.errors import DataError
 
-
 _INT_TOKEN = re.compile(rb"[+-]?[0-9]+")
 
 

@@ -197,7 +197,9 @@ def _read_delimited(path: Path, wanted: dict[str, str], sep: str, found: list[st
     return frame
 
 
-def _integer_ids(path: Path, layout: Layout, column: str, position: int, text: pd.Series) -> pd.Series:
+def _integer_ids(
+    path: Path, layout: Layout, column: str, position: int, text: pd.Series
+) -> pd.Series:
     """One id column read alone as int64 when pandas reads it so; else ``text``, the
     column as read as text (the other id column is text: this one may be integers)."""
     alone = dataclasses.replace(layout, columns=(column,), kinds=("id",), positions=(position,))
