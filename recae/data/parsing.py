@@ -13,11 +13,13 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -36,6 +38,7 @@ _INT_RE = re.compile(r"\s*[+-]?\d+(\.0*)?\s*", re.ASCII)
 def fits_int64(value: int) -> bool:
     """Whether the integer ``value`` fits in int64: -2**63 <= value < 2**63."""
     return -(2**63) <= value < 2**63
+
 
 Source = Path | io.BytesIO
 
@@ -101,6 +104,11 @@ def _blank(line: str, sep: str) -> bool:
     return not body.strip(" \t") and not (sep == "\t" and "\t" in body)
 
 
+# A line read after the file's last: a record of its own, unless the file ends
+# inside a quoted field (pandas: "EOF inside string"), whose record then takes it.
+_END = '\x00"'
+
+
 def _remember(lines: Iterator[str], last: list[str]) -> Iterator[str]:
     """``lines``, each also left in ``last[0]`` as it is handed on."""
     for line in lines:
@@ -108,12 +116,19 @@ def _remember(lines: Iterator[str], last: list[str]) -> Iterator[str]:
         yield line
 
 
-def records(path: Path, sep: str) -> Iterator[tuple[int, list[str]]]:
-    """``(line number, fields)`` of each record, skipping the lines pandas skips.
+class Record(NamedTuple):
+    """One record of a delimited file: the line it starts on, its fields, and
+    False for ``closed`` when a quoted field in it runs to the end of the file
+    (which pandas refuses)."""
 
-    The number is that of the line the record starts on. pandas skips lines
-    of nothing but spaces and tabs (:func:`_blank`), empty ones included.
-    """
+    number: int
+    fields: list[str]
+    closed: bool = True
+
+
+def records(path: Path, sep: str) -> Iterator[Record]:
+    """Each record of ``path``, skipping the lines pandas skips: lines of nothing
+    but spaces and tabs (:func:`_blank`), empty ones included."""
     with contextlib.closing(text_lines(path)) as lines:
         if len(sep) == 1:
             # One reader for the whole file: it honours quotes (a quoted field
@@ -121,24 +136,29 @@ def records(path: Path, sep: str) -> Iterator[tuple[int, list[str]]]:
             # record is named by its first line: after an unbalanced quote the
             # reader's own count is the end of the file.
             last = [""]
-            reader = csv.reader(_remember(lines, last), delimiter=sep)
+            reader = csv.reader(_remember(itertools.chain(lines, [_END]), last), delimiter=sep)
             start = 1
             for fields in reader:
+                if last[0] == _END:  # the reader has taken the line after the file's last
+                    if fields != [_END]:
+                        fields[-1] = fields[-1].removesuffix(_END[0])
+                        yield Record(start, fields, closed=False)
+                    return
                 if fields and not (reader.line_num == start and _blank(last[0], sep)):
-                    yield start, fields
+                    yield Record(start, fields)
                 start = reader.line_num + 1
             return
         for number, line in enumerate(lines, start=1):
             line = line.rstrip("\r\n")
             fields = line.split() if sep == "whitespace" else line.split(sep)
             if fields and not _blank(line, sep):
-                yield number, fields
+                yield Record(number, fields)
 
 
 def header(path: Path, sep: str) -> list[str]:
     """The first record of ``path``, split by ``sep`` (DataError when there is none)."""
-    for _, fields in records(path, sep):
-        return [field.strip() for field in fields]
+    for record in records(path, sep):
+        return [field.strip() for field in record.fields]
     raise DataError(f"{path}: empty file; expected a header line naming the columns")
 
 
@@ -147,10 +167,15 @@ def _locate(path: Path, layout: Layout) -> DataError | None:
     n_fields = len(layout.columns)
     positions = layout.positions or range(n_fields)
     checks = list(zip(positions, layout.columns, layout.kinds, strict=True))
-    for number, fields in records(path, layout.sep):
+    for number, fields, closed in records(path, layout.sep):
         if number <= layout.header_lines:
             continue
         where = f"{path}, line {number}"
+        if not closed:
+            return DataError(
+                f"{where}: a quoted field runs to the end of the file (no closing '\"'); "
+                f"expected {layout.expected}"
+            )
         if layout.positions is None and len(fields) != n_fields:
             noun = "column" if len(fields) == 1 else "columns"
             hint = looks_like(fields[0], layout.sep) if len(fields) == 1 else ""
