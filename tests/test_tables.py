@@ -35,6 +35,11 @@ def test_read_table_keeps_string_ids_as_read(write):
     assert frame["item"].tolist() == ["007", "x"]  # one id is not an integer: all stay text
 
 
+def test_pandas_missing_value_markers_are_text_ids(write):
+    frame = read_table(write("r.csv", "user,item\nNA,null\nNone,nan\n"))
+    assert frame["user"].tolist() == ["NA", "None"] and frame["item"].tolist() == ["null", "nan"]
+
+
 def test_read_table_reads_each_id_column_by_its_own_ids(write):
     frame = read_table(write("r.tsv", "user\titem\nu1\t007\nu2\t10\n"))
     assert frame["user"].tolist() == ["u1", "u2"]
