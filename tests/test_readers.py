@@ -187,6 +187,7 @@ BAD_FILES = [
         ["line 3", "quoted field runs to the end"],
     ),
     (read_ml100k, "u.data", "1\t2\t3\t4\n \n1\tx\t3\t4\n", ["line 3", "'x'"]),
+    (read_ml_dat, "ratings.dat", "1::2::3::4\n\t\n1::2::3::4\n", ["line 2", "1 column found"]),
     (read_rated_table, "r.csv", "user,item,rating\n1,2,3\n\t\n1,2,x\n", ["line 4", "'x'"]),
     # a short first line in a table
     (read_table, "r.csv", "user,note,item\n0,x\n0,y,z\n", ["line 2", "item is missing"]),

@@ -99,9 +99,9 @@ def _check_field(value: str, kind: str) -> str | None:
 
 def _blank(line: str, sep: str) -> bool:
     """Whether pandas skips ``line`` as blank: nothing but spaces and tabs, and no
-    tab where tabs delimit fields."""
+    tab where tabs delimit fields (``"::"`` is read as a tab; see ``read_ml_dat``)."""
     body = line.rstrip("\r\n")
-    return not body.strip(" \t") and not (sep == "\t" and "\t" in body)
+    return not body.strip(" \t") and not (sep in ("\t", "::") and "\t" in body)
 
 
 # A line read after the file's last: a record of its own, unless the file ends
