@@ -173,8 +173,28 @@ BAD_FILES = [
     (read_ml_csv, "ratings.csv", "userId;movieId;rating;timestamp\n", ["line 1", "1 column found"]),
     (read_ml100k, "u.data", "1\t2\t3\t4\n" * 4 + "1\t2\t3\t4\t5\n", ["line 5", "5 columns found"]),
     (read_ml100k, "u.data", "1\t2\t3\t4\n1\t2\t3\n", ["line 2", "3 columns found"]),
+    # what Python's int() and float() take and pandas does not; int64's least value
+    (read_ml100k, "u.data", "1\t2\t3\t4\n\u0661\t2\t3\t4\n", ["line 2", "is not an integer"]),
+    (read_ml100k, "u.data", "1\t2\t1_0\t4\n", ["line 1", "rating '1_0' is not a number"]),
+    (read_ml100k, "u.data", "1\t2\t3\t4\xa0\n", ["line 1", "is not an integer"]),
+    (read_ml100k, "u.data", "-9223372036854775808\t2\t3\t4\n1\tx\t3\t4\n", ["line 2", "'x'"]),
+    # an unbalanced quote is named by the line it opens on; blank lines are skipped
+    (read_ml100k, "u.data", '1\t"2\t3\t4\n1\t2\t3\t4\n', ["line 1", "quoted field runs to the end"]),
+    (
+        read_ml_csv,
+        "ratings.csv",
+        'userId,movieId,rating,timestamp\n1,2,3,4\n1,2,3,"4',
+        ["line 3", "quoted field runs to the end"],
+    ),
+    (read_ml100k, "u.data", "1\t2\t3\t4\n \n1\tx\t3\t4\n", ["line 3", "'x'"]),
+    (read_ml_dat, "ratings.dat", "1::2::3::4\n\t\n1::2::3::4\n", ["line 2", "1 column found"]),
+    (read_rated_table, "r.csv", "user,item,rating\n1,2,3\n\t\n1,2,x\n", ["line 4", "'x'"]),
+    # a short first line in a table
+    (read_table, "r.csv", "user,note,item\n0,x\n0,y,z\n", ["line 2", "item is missing"]),
     # adjacency lists
     (read_adjacency, "train.txt", "0 1 2\n1 a 3\n", ["line 2", "'a' is not a 64-bit integer"]),
+    (read_adjacency, "train.txt", "0 1_0\n", ["line 1", "'1_0' is not a 64-bit integer"]),
+    (read_adjacency, "train.txt", "-9223372036854775808 1\n2 x\n", ["line 2", "'x'"]),
     (read_adjacency, "train.txt", "0 1 2\n\n1 2.0\n", ["line 3", "'2.0'"]),
     (read_adjacency, "test.txt", "0 99999999999999999999\n", ["line 1", "64-bit integer"]),
 ]

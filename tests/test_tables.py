@@ -29,10 +29,21 @@ def test_read_table_named_columns_and_omitted_optional_ones(write):
 
 
 def test_read_table_keeps_string_ids_as_read(write):
-    path = write("r.tsv", "user\titem\nu1\t007\nu2\t10\n")
+    path = write("r.tsv", "user\titem\nu1\t007\nu2\tx\n")
     frame = read_table(path)
     assert frame["user"].tolist() == ["u1", "u2"]
-    assert frame["item"].tolist() == ["007", "10"]  # one id is not an integer: all stay text
+    assert frame["item"].tolist() == ["007", "x"]  # one id is not an integer: all stay text
+
+
+def test_pandas_missing_value_markers_are_text_ids(write):
+    frame = read_table(write("r.csv", "user,item\nNA,null\nNone,nan\n"))
+    assert frame["user"].tolist() == ["NA", "None"] and frame["item"].tolist() == ["null", "nan"]
+
+
+def test_read_table_reads_each_id_column_by_its_own_ids(write):
+    frame = read_table(write("r.tsv", "user\titem\nu1\t007\nu2\t10\n"))
+    assert frame["user"].tolist() == ["u1", "u2"]
+    assert frame["item"].tolist() == [7, 10] and frame["item"].dtype == np.int64
 
 
 @pytest.mark.parametrize(

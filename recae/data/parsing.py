@@ -13,11 +13,13 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -26,10 +28,17 @@ from recae.data.schema import invalid_values
 from recae.errors import DataError
 
 # pandas' int64 parser takes "+5", " 5" and "5.0"; the scan must accept the
-# same spellings or it would blame a harmless line before the bad one.
-_INT_RE = re.compile(r"\s*[+-]?\d+(\.0*)?\s*")
-#: Integers must lie strictly between -INT64_LIMIT and INT64_LIMIT.
-INT64_LIMIT = 2**63
+# same spellings or it would blame a harmless line before the bad one. pandas
+# reads ASCII digits and spaces only, where Python's int() and float() also
+# take other scripts' digits, non-ASCII spaces and "1_000": the scan refuses
+# those too, or a line pandas refused would pass the scan unnamed.
+_INT_RE = re.compile(r"\s*[+-]?\d+(\.0*)?\s*", re.ASCII)
+
+
+def fits_int64(value: int) -> bool:
+    """Whether the integer ``value`` fits in int64: -2**63 <= value < 2**63."""
+    return -(2**63) <= value < 2**63
+
 
 Source = Path | io.BytesIO
 
@@ -40,7 +49,8 @@ class Layout:
 
     ``columns`` are the output names of the fields to check and ``positions``
     their indices in a line (``None``: every field, in order, and the count
-    must match exactly). ``kinds`` says what each holds: ``"int"`` (64-bit
+    must match exactly); ``width`` is the number of fields a header names,
+    when ``positions`` picks some of them. ``kinds`` says what each holds: ``"int"`` (64-bit
     integer), ``"float"`` (finite number) or ``"id"`` (any non-empty text).
     ``sep`` is one character, ``"::"`` or ``"whitespace"``; ``sep_name``
     names it in messages; ``expected`` describes a valid line.
@@ -53,6 +63,7 @@ class Layout:
     expected: str
     header_lines: int = 0
     positions: tuple[int, ...] | None = None
+    width: int | None = None
 
 
 def looks_like(line: str, sep: str) -> str:
@@ -72,10 +83,12 @@ def _check_field(value: str, kind: str) -> str | None:
     if kind == "int":
         if not _INT_RE.fullmatch(value):
             return f"{value.strip()!r} is not an integer"
-        if abs(int(value.strip().split(".")[0])) >= INT64_LIMIT:
+        if not fits_int64(int(value.strip().split(".")[0])):
             return f"{value.strip()!r} does not fit in 64 bits"
     elif kind == "float":
         try:
+            if not value.isascii() or "_" in value:
+                raise ValueError(value)
             number = float(value)
         except ValueError:
             return f"{value.strip()!r} is not a number"
@@ -84,31 +97,68 @@ def _check_field(value: str, kind: str) -> str | None:
     return None
 
 
-def records(path: Path, sep: str) -> Iterator[tuple[int, list[str]]]:
-    """``(line number, fields)`` of each record, skipping the lines pandas skips.
+def _blank(line: str, sep: str) -> bool:
+    """Whether pandas skips ``line`` as blank: nothing but spaces and tabs, and no
+    tab where tabs delimit fields (``"::"`` is read as a tab; see ``read_ml_dat``)."""
+    body = line.rstrip("\r\n")
+    return not body.strip(" \t") and not (sep in ("\t", "::") and "\t" in body)
 
-    pandas skips empty lines, and with a whitespace delimiter blank ones too.
-    """
+
+# A line read after the file's last: a record of its own, unless the file ends
+# inside a quoted field (pandas: "EOF inside string"), whose record then takes it.
+_END = '\x00"'
+
+
+def _remember(lines: Iterator[str], last: list[str]) -> Iterator[str]:
+    """``lines``, each also left in ``last[0]`` as it is handed on."""
+    for line in lines:
+        last[:] = [line]
+        yield line
+
+
+class Record(NamedTuple):
+    """One record of a delimited file: the line it starts on, its fields, and
+    False for ``closed`` when a quoted field in it runs to the end of the file
+    (which pandas refuses)."""
+
+    number: int
+    fields: list[str]
+    closed: bool = True
+
+
+def records(path: Path, sep: str) -> Iterator[Record]:
+    """Each record of ``path``, skipping the lines pandas skips: lines of nothing
+    but spaces and tabs (:func:`_blank`), empty ones included."""
     with contextlib.closing(text_lines(path)) as lines:
         if len(sep) == 1:
             # One reader for the whole file: it honours quotes (a quoted field
-            # may span lines) and counts physical lines, as pandas does.
-            reader = csv.reader(lines, delimiter=sep)
+            # may span lines) and counts physical lines, as pandas does. A
+            # record is named by its first line: after an unbalanced quote the
+            # reader's own count is the end of the file.
+            last = [""]
+            reader = csv.reader(_remember(itertools.chain(lines, [_END]), last), delimiter=sep)
+            start = 1
             for fields in reader:
-                if fields:
-                    yield reader.line_num, fields
+                if last[0] == _END:  # the reader has taken the line after the file's last
+                    if fields != [_END]:
+                        fields[-1] = fields[-1].removesuffix(_END[0])
+                        yield Record(start, fields, closed=False)
+                    return
+                if fields and not (reader.line_num == start and _blank(last[0], sep)):
+                    yield Record(start, fields)
+                start = reader.line_num + 1
             return
         for number, line in enumerate(lines, start=1):
             line = line.rstrip("\r\n")
             fields = line.split() if sep == "whitespace" else line.split(sep)
-            if fields and line:
-                yield number, fields
+            if fields and not _blank(line, sep):
+                yield Record(number, fields)
 
 
 def header(path: Path, sep: str) -> list[str]:
     """The first record of ``path``, split by ``sep`` (DataError when there is none)."""
-    for _, fields in records(path, sep):
-        return [field.strip() for field in fields]
+    for record in records(path, sep):
+        return [field.strip() for field in record.fields]
     raise DataError(f"{path}: empty file; expected a header line naming the columns")
 
 
@@ -117,10 +167,15 @@ def _locate(path: Path, layout: Layout) -> DataError | None:
     n_fields = len(layout.columns)
     positions = layout.positions or range(n_fields)
     checks = list(zip(positions, layout.columns, layout.kinds, strict=True))
-    for number, fields in records(path, layout.sep):
+    for number, fields, closed in records(path, layout.sep):
         if number <= layout.header_lines:
             continue
         where = f"{path}, line {number}"
+        if not closed:
+            return DataError(
+                f"{where}: a quoted field runs to the end of the file (no closing '\"'); "
+                f"expected {layout.expected}"
+            )
         if layout.positions is None and len(fields) != n_fields:
             noun = "column" if len(fields) == 1 else "columns"
             hint = looks_like(fields[0], layout.sep) if len(fields) == 1 else ""
@@ -166,7 +221,15 @@ def read_csv(
             header=None,
             skiprows=layout.header_lines,
             usecols=list(layout.positions) if layout.positions is not None else None,
+            # The header's width, not the first line's: a short first line
+            # would leave pandas without the columns asked for (a KeyError).
+            names=list(range(layout.width)) if layout.width else None,
+            index_col=False,
             dtype=dtypes,
+            # Only an empty field is missing: "NA", "null", "None", ... are
+            # text ids, and as numbers they fail to parse (the scan names them).
+            keep_default_na=False,
+            na_values=[""],
             engine="c",
             compression=pandas_compression(source),
         )
@@ -205,9 +268,9 @@ def parse(
 def check_values(frame: pd.DataFrame, path: Path, layout: Layout) -> pd.DataFrame:
     """``frame`` when every value passes :func:`~recae.data.schema.invalid_values`.
 
-    pandas accepts empty fields and "nan" as NaN and "inf" as infinity in a
-    float column (and as NaN in a text one); we do not accept them as ratings
-    or ids, so the scan is asked to name the line.
+    pandas reads an empty field as NaN (in a text column too) and "inf" as
+    infinity in a float column; we do not accept them as ratings or ids, so
+    the scan is asked to name the line.
     """
     if any(invalid_values(frame[column], column).any() for column in frame.columns):
         raise parse_failed(path, layout, None)

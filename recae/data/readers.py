@@ -11,6 +11,7 @@ are read by :func:`recae.data.tables.read_table`.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +19,10 @@ import pandas as pd
 
 from recae.data.compression import read_bytes
 from recae.data.parsing import (
-    INT64_LIMIT,
     Layout,
     Source,
     check_values,
+    fits_int64,
     header,
     looks_like,
     parse,
@@ -29,6 +30,8 @@ from recae.data.parsing import (
 )
 from recae.data.schema import COLUMNS, DTYPES, ITEM, USER, PathLike, check_columns, existing_file
 from recae.errors import DataError
+
+_INT_TOKEN = re.compile(rb"[+-]?[0-9]+")
 
 
 def _ml_layout(sep: str, sep_name: str, expected: str, header_lines: int = 0) -> Layout:
@@ -167,7 +170,8 @@ def read_adjacency(path: PathLike) -> pd.DataFrame:
     tokens: list[bytes] = []
     lengths: list[int] = []
     line_numbers: list[int] = []
-    for number, line in enumerate(read_bytes(path).splitlines(), start=1):
+    content = read_bytes(path)
+    for number, line in enumerate(content.splitlines(), start=1):
         fields = line.split()
         if fields:
             tokens.extend(fields)
@@ -176,6 +180,8 @@ def read_adjacency(path: PathLike) -> pd.DataFrame:
     if not tokens:
         raise DataError(f"{path}: empty file; expected lines of 'user item item ...'")
     try:
+        if b"_" in content:  # int() reads "1_0" as 10; a data file means no such number
+            raise ValueError("_")
         values = np.array(list(map(int, tokens)), dtype=np.int64)
     except (ValueError, OverflowError):
         bad = _first_bad_int(tokens)
@@ -192,13 +198,11 @@ def read_adjacency(path: PathLike) -> pd.DataFrame:
 
 
 def _first_bad_int(tokens: list[bytes]) -> int:
-    """Index of the first token that ``int`` rejects or that overflows int64."""
+    """Index of the first token that is not ASCII digits with an optional sign, or
+    that overflows int64."""
     for index, token in enumerate(tokens):
-        try:
-            if abs(int(token)) < INT64_LIMIT:
-                continue
-        except ValueError:
-            pass
+        if _INT_TOKEN.fullmatch(token) and fits_int64(int(token)):
+            continue
         return index
     raise AssertionError("every token is a valid int64")
 

@@ -11,6 +11,7 @@ left unread would make every row a positive interaction, whatever its rating.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import warnings
 from pathlib import Path
 
@@ -172,10 +173,12 @@ def _read_delimited(path: Path, wanted: dict[str, str], sep: str, found: list[st
         expected=f"columns {', '.join(wanted.values())}",
         header_lines=1,
         positions=tuple(found.index(theirs) for theirs in wanted.values()),
+        width=len(found),
     )
     positions = dict(zip(wanted, layout.positions, strict=True))
     numeric = {positions[c]: DTYPES[c] for c in (RATING, TIMESTAMP) if c in wanted}
     ids = (positions[USER], positions[ITEM])
+    as_text = False
     try:
         # Integer ids are the common case and parse fastest.
         frame = read_csv(path, layout, {**numeric, **dict.fromkeys(ids, np.int64)})
@@ -183,12 +186,27 @@ def _read_delimited(path: Path, wanted: dict[str, str], sep: str, found: list[st
         # Some id is not an integer (or something else is wrong): read the ids
         # as text; if that fails too, the scan names the line.
         frame = parse(path, path, layout, {**numeric, **dict.fromkeys(ids, str)})
+        as_text = True
     if frame.empty:
         raise DataError(f"{path}: no data rows after the header; expected {layout.expected}")
     frame = check_values(frame, path, layout)
     for column in (USER, ITEM):
+        if as_text:
+            frame[column] = _integer_ids(path, layout, column, positions[column], frame[column])
         frame[column] = normalize_ids(frame[column])
     return frame
+
+
+def _integer_ids(
+    path: Path, layout: Layout, column: str, position: int, text: pd.Series
+) -> pd.Series:
+    """One id column read alone as int64 when pandas reads it so; else ``text``, the
+    column as read as text (the other id column is text: this one may be integers)."""
+    alone = dataclasses.replace(layout, columns=(column,), kinds=("id",), positions=(position,))
+    try:
+        return read_csv(path, alone, {position: np.int64})[column]
+    except (ValueError, OverflowError):
+        return text
 
 
 def _parquet_columns(path: Path) -> list[str]:
