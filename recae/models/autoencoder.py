@@ -1,6 +1,7 @@
 """The training loop Mult-VAE and Mult-DAE share: batching, early stopping, best weights.
 
-The networks and losses live in :mod:`recae.models.nn`; each model
+The networks live in :mod:`recae.models.nn`, the likelihoods in
+:mod:`recae.models.likelihoods`; each model
 (:mod:`~recae.models.mult_vae`, :mod:`~recae.models.mult_dae`) builds its
 network and defines its loss, and this module trains it behind the
 :class:`~recae.models.base.Recommender` interface. Defaults are those of Liang

@@ -1,15 +1,18 @@
-"""Mult-DAE (Liang et al., WWW 2018): a denoising autoencoder with a multinomial likelihood."""
+"""Mult-DAE (Liang et al., WWW 2018): a denoising autoencoder with a multinomial likelihood
+(or, to compare, the Gaussian or logistic one of the paper)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from recae.checks import Constraint
 from recae.models.autoencoder import _Autoencoder
-from recae.models.nn import MultDAENet, SparseBatch, multinomial_nll, weight_l2
+from recae.models.likelihoods import LIKELIHOOD_CONSTRAINTS, negative_log_likelihood
+from recae.models.nn import MultDAENet, SparseBatch, weight_l2
 
 
 class MultDAE(_Autoencoder):
@@ -17,11 +20,16 @@ class MultDAE(_Autoencoder):
 
     Loss per batch: −log p(x | dropout(x)) + ``weight_decay``·Σ‖W‖². The default
     weight decay 2e-5 is the reference notebook's λ = 0.01 / batch_size.
-    Other parameters as for :class:`~recae.models.mult_vae.MultVAE`.
+    Other parameters, ``likelihood`` and ``confidence`` included, as for
+    :class:`~recae.models.mult_vae.MultVAE`.
     """
 
     name = "mult-dae"
     _input_weight = "layers.0.weight"
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        **_Autoencoder._parameter_constraints,
+        **LIKELIHOOD_CONSTRAINTS,
+    }
 
     def __init__(
         self,
@@ -36,17 +44,21 @@ class MultDAE(_Autoencoder):
         random_state: int = 0,
         device: str = "auto",
         eval_batch_size: int = 2000,
+        likelihood: str = "multinomial",
+        confidence: float = 1.0,
     ):
         super().__init__(
             hidden_dims, latent_dim, dropout, epochs, batch_size, lr, weight_decay,
             patience, random_state, device, eval_batch_size,
         )
+        self.likelihood = likelihood
+        self.confidence = confidence
 
     def _build(self, n_items: int) -> nn.Module:
         return MultDAENet(n_items, [int(d) for d in self.hidden_dims], int(self.latent_dim), float(self.dropout))
 
     def _loss(self, net: nn.Module, x: torch.Tensor | SparseBatch, update: int) -> tuple[torch.Tensor, dict[str, float]]:
-        nll = multinomial_nll(net(x), x)
+        nll = negative_log_likelihood(self.likelihood, net(x), x, self.confidence)
         loss = nll + self.weight_decay * weight_l2(net)
         return loss, {"loss": loss.item(), "nll": nll.item()}
 

@@ -1,4 +1,5 @@
-"""Mult-VAE (Liang et al., WWW 2018): a variational autoencoder with a multinomial likelihood."""
+"""Mult-VAE (Liang et al., WWW 2018): a variational autoencoder with a multinomial likelihood
+(or, to compare, the Gaussian or logistic one of the paper)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from torch import nn
 
 from recae.checks import Constraint, Interval
 from recae.models.autoencoder import _Autoencoder
-from recae.models.nn import MultVAENet, SparseBatch, gaussian_kl, multinomial_nll, weight_l2
+from recae.models.likelihoods import LIKELIHOOD_CONSTRAINTS, negative_log_likelihood
+from recae.models.nn import MultVAENet, SparseBatch, gaussian_kl, weight_l2
 
 
 class MultVAE(_Autoencoder):
@@ -36,6 +38,14 @@ class MultVAE(_Autoencoder):
     random_state : seed for initialisation, shuffling, dropout and sampling.
     device : ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
     eval_batch_size : users scored at once.
+    likelihood : ``"multinomial"`` (the paper's Mult-VAE), ``"gaussian"`` or
+        ``"logistic"``, the alternatives the paper compares it with (§2.1;
+        :mod:`recae.models.likelihoods`). Scores are the decoder output f for
+        all three: softmax(f), f and σ(f) rank items alike.
+    confidence : Gaussian likelihood only: the weight c of a user's observed
+        items in Σ_i c_i/2 (x_i − f_i)², unobserved items weighing 1. The paper
+        weights observed items more, after weighted matrix factorization, but
+        gives no value; the default 1 is the unweighted Gaussian.
     """
 
     name = "mult-vae"
@@ -44,6 +54,7 @@ class MultVAE(_Autoencoder):
         **_Autoencoder._parameter_constraints,
         "anneal_cap": [Interval(float, 0, None)],
         "total_anneal_steps": [Interval(int, 0, None)],
+        **LIKELIHOOD_CONSTRAINTS,
     }
 
     def __init__(
@@ -61,6 +72,8 @@ class MultVAE(_Autoencoder):
         random_state: int = 0,
         device: str = "auto",
         eval_batch_size: int = 2000,
+        likelihood: str = "multinomial",
+        confidence: float = 1.0,
     ):
         super().__init__(
             hidden_dims, latent_dim, dropout, epochs, batch_size, lr, weight_decay,
@@ -68,6 +81,8 @@ class MultVAE(_Autoencoder):
         )
         self.anneal_cap = anneal_cap
         self.total_anneal_steps = total_anneal_steps
+        self.likelihood = likelihood
+        self.confidence = confidence
 
     def _build(self, n_items: int) -> nn.Module:
         return MultVAENet(n_items, [int(d) for d in self.hidden_dims], int(self.latent_dim), float(self.dropout))
@@ -80,7 +95,7 @@ class MultVAE(_Autoencoder):
 
     def _loss(self, net: nn.Module, x: torch.Tensor | SparseBatch, update: int) -> tuple[torch.Tensor, dict[str, float]]:
         logits, mu, logvar = net(x)
-        nll = multinomial_nll(logits, x)
+        nll = negative_log_likelihood(self.likelihood, logits, x, self.confidence)
         kl = gaussian_kl(mu, logvar)
         beta = self.beta(update)
         loss = nll + beta * kl

@@ -1,4 +1,4 @@
-"""Mult-VAE and Mult-DAE as plain ``nn.Module``s, and their loss functions.
+"""Mult-VAE and Mult-DAE as plain ``nn.Module``s, and the terms of their losses besides the likelihood.
 
 Liang, Krishnan, Hoffman and Jebara, "Variational Autoencoders for
 Collaborative Filtering", WWW 2018. Architecture and initialisation follow the
@@ -174,14 +174,6 @@ class MultVAENet(nn.Module):
         if self.training:
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         return self.decode(z), mu, logvar
-
-
-def multinomial_nll(logits: torch.Tensor, x: torch.Tensor | SparseBatch) -> torch.Tensor:
-    """Multinomial negative log-likelihood −Σ_i x_i log softmax(logits)_i, averaged over the batch."""
-    log_p = F.log_softmax(logits, dim=1)
-    if isinstance(x, SparseBatch):
-        return -(log_p[x.rows, x.indices] * x.values).sum() / x.shape[0]
-    return -(log_p * x).sum(dim=1).mean()
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

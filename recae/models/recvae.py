@@ -14,7 +14,7 @@ from recae.checks import Constraint, Interval, ListOf
 from recae.errors import UsageError
 from recae.models.autoencoder import _Autoencoder, _to_batch
 from recae.models.base import EpochCallback, Validation, iter_batches
-from recae.models.nn import multinomial_nll
+from recae.models.likelihoods import multinomial_nll
 from recae.models.recvae_nn import (
     PRIOR_WEIGHTS,
     WIDE_LOGVAR,

@@ -1,4 +1,4 @@
-"""Mult-VAE: the contract, and the KL annealing schedule."""
+"""Mult-VAE: the contract (under each likelihood), and the KL annealing schedule."""
 
 from __future__ import annotations
 
@@ -21,8 +21,20 @@ class TestMultVAEContract(ModelContract):
         {"patience": 0},
         {"anneal_cap": -0.1},
         {"total_anneal_steps": -1},
+        {"likelihood": "poisson"},
+        {"confidence": 0.0},
     ]
     state_kinds = "f"
+
+
+class TestGaussianMultVAEContract(TestMultVAEContract):
+    """The whole contract (planted blocks, a fixed seed, save/load) under the Gaussian likelihood."""
+
+    fast_params = {**TestMultVAEContract.fast_params, "likelihood": "gaussian", "confidence": 2.0}
+
+
+class TestLogisticMultVAEContract(TestMultVAEContract):
+    fast_params = {**TestMultVAEContract.fast_params, "likelihood": "logistic"}
 
 
 def test_kl_annealing_schedule():

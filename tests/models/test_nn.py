@@ -7,14 +7,8 @@ import math
 import pytest
 import torch
 
-from recae.models.nn import (
-    MultDAENet,
-    MultVAENet,
-    SparseBatch,
-    gaussian_kl,
-    multinomial_nll,
-    weight_l2,
-)
+from recae.models.likelihoods import multinomial_nll
+from recae.models.nn import MultDAENet, MultVAENet, SparseBatch, gaussian_kl, weight_l2
 from tests.conftest import planted_blocks
 
 
