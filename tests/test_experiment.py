@@ -189,7 +189,7 @@ class RecordingRun(NullRun):
         self.models: list[tuple[str, Catalog]] = []
 
     @contextlib.contextmanager
-    def nested(self, name, tags):
+    def nested(self, name, tags, run_id=None):
         child = RecordingRun(name, tags)
         self.children.append(child)
         yield child
@@ -218,7 +218,7 @@ class RecordingTracker(NullTracker):
         self.runs: list[tuple[str, RecordingRun]] = []
 
     @contextlib.contextmanager
-    def run(self, experiment, name, tags):
+    def run(self, experiment, name, tags, run_id=None):
         run = RecordingRun(name, tags)
         self.runs.append((experiment, run))
         yield run

@@ -45,4 +45,4 @@ def test_sigterm_during_training_marks_the_runs_killed_and_exits_143(mlflow_uri,
     assert err.strip().splitlines()[-1] == "recae: terminated"
     runs = tracking.search_runs("r.csv/strong-generalization", tracking_uri=mlflow_uri)
     assert len(runs) == 2 and set(runs["status"]) == {"KILLED"}
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".mlflow.db.lock", "mlflow.db", "mlruns", "r.csv"]  # no out.json
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".mlflow.db.lock", "checkpoints", "mlflow.db", "mlruns", "r.csv"]  # no out.json; the checkpoints stay, to resume

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import re
+from pathlib import Path
 
 from recae.cli import options
+from recae.errors import UsageError
 from recae.evaluation.compare import format_comparison
 from recae.experiment.benchmark import run_benchmark
-from recae.experiment.config import DEFAULT_MODELS, PRIMARY_METRIC
+from recae.experiment.config import DEFAULT_MODELS, PRIMARY_METRIC, BenchmarkConfig
+from recae.experiment.resume import DEFAULT_EVERY, FOLDER_TAG, BenchmarkCheckpoints
 from recae.files import check_output_path
+from recae.tracking import checkpoint_folder_of_run
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,16 +37,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--register", metavar="NAME", help="register the best model (validation NDCG@100) in the MLflow model registry as NAME, alias @champion")
     options.add_split_arguments(bench)
     options.add_output_arguments(bench, json_help="also write the results as JSON to PATH", no_tracking=True)
+    bench.add_argument("--checkpoint-every", type=int, default=DEFAULT_EVERY, metavar="N", help="iterative models save their training state every N epochs, at each new best and at the end; 0: no checkpoints (default: %(default)s)")
+    bench.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR", help="where each benchmark's checkpoint folder is made; removed when the benchmark completes (default: %(default)s)")
+    bench.add_argument("--resume", metavar="RUN_ID|DIR", help="continue an interrupted benchmark from its checkpoints: its parent run id, or its checkpoint folder; its settings are the earlier command's")
     bench.set_defaults(func=run)
+    _DEFAULTS.update({action.dest: action.default for action in bench._actions})
+
+
+#: Every option's default (filled in by add_parser), to tell what a --resume command sets.
+_DEFAULTS: dict[str, object] = {}
+#: Options that do not change what a resumed benchmark computes.
+_RESUME_OPTIONS = {"resume", "json", "tracking_uri", "data_dir", "progress", "checkpoint_dir", "func", "help", "command"}
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark, print the test metrics (and the comparison), write ``--json``."""
-    config = options.config_from_args(args, models=tuple(args.models), track=args.track, tuned=args.tuned, register=args.register)
     if args.json:
         check_output_path(args.json)  # before any work: a bad path must not cost the run
+    if args.resume:
+        config, checkpoints = _resumed(args)
+    else:
+        config = options.config_from_args(args, models=tuple(args.models), track=args.track, tuned=args.tuned, register=args.register)
+        if args.checkpoint_every < 0:
+            raise UsageError(f"--checkpoint-every {args.checkpoint_every}: expected a number of epochs ≥ 0 (0: no checkpoints)")
+        checkpoints = BenchmarkCheckpoints.new(args.checkpoint_dir, args.checkpoint_every) if args.checkpoint_every else None
     tracker = options.tracker_for(config)
-    result = run_benchmark(config, tracker)
+    result = run_benchmark(config, tracker, checkpoints=checkpoints)
     print()
     print(f"Test metrics on {result.dataset} ({result.protocol}), mean ± half-width of the 95% CI:")
     print(result.table().to_string(index=False))
@@ -48,3 +70,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nEach model against the best on {PRIMARY_METRIC} (paired over test users; Holm-corrected p-values):")
         print(format_comparison(result.comparison, PRIMARY_METRIC).to_string(index=False))
     return options.finish(result, args, "parent run", tracker)
+
+
+def _resumed(args: argparse.Namespace) -> tuple[BenchmarkConfig, BenchmarkCheckpoints]:
+    """The config and checkpoints of the benchmark ``--resume`` names (a folder or a run id)."""
+    changed = sorted(
+        dest for dest, value in vars(args).items()
+        if dest not in _RESUME_OPTIONS and (dest not in _DEFAULTS or value != _DEFAULTS[dest])
+    )
+    if changed:
+        flag = "--" + changed[0].replace("_", "-")
+        raise UsageError(f"--resume continues the earlier benchmark with its own settings; drop {flag}")
+    if Path(args.resume).is_dir():
+        folder = Path(args.resume)
+    elif re.fullmatch(r"[0-9a-f]{32}", args.resume):
+        folder = checkpoint_folder_of_run(args.resume, FOLDER_TAG, Path(args.checkpoint_dir), args.tracking_uri)
+    else:
+        raise UsageError(f"--resume {args.resume!r}: neither a checkpoint folder nor an MLflow run id")
+    checkpoints = BenchmarkCheckpoints.open(folder)
+    assert checkpoints.config is not None
+    config = dataclasses.replace(
+        checkpoints.config, tracking_uri=args.tracking_uri or checkpoints.config.tracking_uri,
+        data_dir=args.data_dir or checkpoints.config.data_dir, progress=args.progress,
+    )
+    return config, checkpoints

@@ -8,6 +8,7 @@ tracker the caller passes in.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from recae.evaluation.compare import DEFAULT_METRICS, compare
@@ -15,6 +16,7 @@ from recae.evaluation.protocols import Split
 from recae.experiment import plots
 from recae.experiment.config import DEFAULT_MODELS, PRIMARY_METRIC, BenchmarkConfig
 from recae.experiment.results import BenchmarkResult, ModelResult
+from recae.experiment.resume import FOLDER_TAG, BenchmarkCheckpoints
 from recae.experiment.runs import (
     check_measurable,
     dataset_label,
@@ -29,7 +31,12 @@ from recae.experiment.tuned import with_tuned_params
 from recae.models import get_model_class, make_model
 
 
-def run_benchmark(config: BenchmarkConfig, tracker: Tracker, echo: Callable[[str], None] = print) -> BenchmarkResult:
+def run_benchmark(
+    config: BenchmarkConfig,
+    tracker: Tracker,
+    echo: Callable[[str], None] = print,
+    checkpoints: BenchmarkCheckpoints | None = None,
+) -> BenchmarkResult:
     """Train and evaluate ``config.models`` on one split; log everything to ``tracker``.
 
     Parameters
@@ -45,6 +52,12 @@ def run_benchmark(config: BenchmarkConfig, tracker: Tracker, echo: Callable[[str
         Receives the one-line description of the split, the rating threshold
         when the user chose none (and the tuned parameters and the registered
         model, when asked for).
+    checkpoints : BenchmarkCheckpoints, optional
+        Where the iterative models save their training state as they go
+        (:mod:`recae.experiment.resume`). One that already holds a benchmark's
+        record resumes it: its finished models are read back, the interrupted
+        one continues in its own run, the parent run is reopened. The folder is
+        removed when the benchmark completes.
 
     Returns
     -------
@@ -64,31 +77,61 @@ def run_benchmark(config: BenchmarkConfig, tracker: Tracker, echo: Callable[[str
         make_model(name, **config.params_for(name)).check_resources(*split.train.shape)
     experiment = f"{label}/{split.protocol}"
     tags = {"dataset": label, "protocol": split.protocol, "split_fingerprint": fingerprint}
-    results: dict[str, ModelResult] = {}
-    with tracker.run(experiment, f"benchmark {label}", tags={**tags, "recae.kind": BENCHMARK_KIND}) as parent:
-        parent.log_params(info, prefix="split.")
-        parent.log_params({"models": list(config.models), "seed": config.seed, "ks": list(config.ks)})
-        parent.log_params(config.config_file_params())
-        parent.log_dict(config.to_dict(), "config.json")
-        for name in config.models:
-            with parent.nested(name, tags={**tags, "model": name, "recae.kind": MODEL_KIND}) as run:
-                results[name] = _run_model(run, name, split, config)
+    resumed = checkpoints.parent_run_id if checkpoints is not None else None
+    parent_tags = {**tags, "recae.kind": BENCHMARK_KIND}
+    if checkpoints is not None:
+        parent_tags[FOLDER_TAG] = str(checkpoints.folder)
+    with tracker.run(experiment, f"benchmark {label}", tags=parent_tags, run_id=resumed) as parent:
+        if resumed is None:
+            parent.log_params(info, prefix="split.")
+            parent.log_params({"models": list(config.models), "seed": config.seed, "ks": list(config.ks)})
+            parent.log_params(config.config_file_params())
+            parent.log_dict(config.to_dict(), "config.json")
+        if checkpoints is not None:
+            checkpoints.mirror = lambda path: parent.log_file(path, checkpoints.artifact_dir(path))
+            checkpoints.start(config, parent.run_id)
+            echo(f"checkpoints in {checkpoints.folder} (after an interruption: recae benchmark --resume {parent.run_id or checkpoints.folder})")
+        results = {name: _run_or_reload(parent, name, split, config, tags, checkpoints) for name in config.models}
         bench = BenchmarkResult(
             label, split.protocol, fingerprint, info, results, parent_run_id=parent.run_id, experiment=experiment
         )
         _log_summary(parent, bench, config.seed)
     if config.register and results:
         _register_best(tracker, results, config.register, echo)
+    if checkpoints is not None:
+        checkpoints.remove()
     return bench
 
 
-def _run_model(run: Run, name: str, split: Split, config: BenchmarkConfig) -> ModelResult:
+def _run_or_reload(
+    parent: Run, name: str, split: Split, config: BenchmarkConfig, tags: dict[str, str],
+    checkpoints: BenchmarkCheckpoints | None,
+) -> ModelResult:
+    """Model ``name``'s result: read back when an earlier, interrupted run of this benchmark
+    finished it; otherwise fitted (from its checkpoint, if any) in its own nested run."""
+    done = checkpoints.result(name) if checkpoints is not None else None
+    if done is not None:
+        return done
+    run_id = checkpoints.run_id(name) if checkpoints is not None else None
+    with parent.nested(name, tags={**tags, "model": name, "recae.kind": MODEL_KIND}, run_id=run_id) as run:
+        if checkpoints is not None and run_id is None:
+            checkpoints.set_run_id(name, run.run_id)
+        result = _run_model(run, name, split, config, checkpoints)
+    if checkpoints is not None:
+        checkpoints.save_result(result)
+    return result
+
+
+def _run_model(
+    run: Run, name: str, split: Split, config: BenchmarkConfig, checkpoints: BenchmarkCheckpoints | None
+) -> ModelResult:
     """Fit and evaluate model ``name`` inside its own ``run``."""
     params = config.params_for(name)
     run.log_params(make_model(name, **params).get_params())
     run.log_params(split.describe(), prefix="split.")
     result = fit_and_evaluate(
-        name, params, split, config.ks, config.refit, on_epoch=epoch_logger(run), progress=config.progress
+        name, params, split, config.ks, config.refit, on_epoch=epoch_logger(run), progress=config.progress,
+        checkpoint=None if checkpoints is None else functools.partial(checkpoints.checkpoint, name),
     )
     result.run_id = run.run_id
     if config.track:

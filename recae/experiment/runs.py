@@ -30,7 +30,7 @@ from recae.experiment import plots
 from recae.experiment.config import PRIMARY_METRIC, BenchmarkConfig
 from recae.experiment.results import ModelResult
 from recae.experiment.tracker import Run
-from recae.models import Recommender, make_model
+from recae.models import Checkpoint, Recommender, make_model
 from recae.serving import Catalog, item_popularity
 
 
@@ -100,13 +100,21 @@ def fit_and_evaluate(
     refit: bool = True,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     progress: bool = False,
+    checkpoint: Callable[[str], Checkpoint] | None = None,
 ) -> ModelResult:
     """Fit one model on ``split`` as described in the module docstring; evaluate it on test.
 
     ``on_epoch`` receives each epoch's record of iterative models (see
-    :func:`epoch_logger`). The result holds the fitted (refitted) model.
+    :func:`epoch_logger`). ``checkpoint``, given a phase (``"select"``,
+    ``"refit"``), returns the checkpoint that phase's fit saves into and
+    resumes from (resumable models only). The result holds the fitted
+    (refitted) model.
     """
     model = make_model(name, **params)
+
+    def checkpoint_of(phase: str) -> dict[str, Checkpoint]:
+        return {"checkpoint": checkpoint(phase)} if checkpoint is not None and model.resumable else {}
+
     start = time.perf_counter()
     bar = tqdm(total=getattr(model, "epochs", 0), desc=f"train {name}", unit="epoch", leave=False, disable=not progress or not model.uses_validation)
 
@@ -118,13 +126,13 @@ def fit_and_evaluate(
             on_epoch(record)
 
     with bar:
-        model.fit(split.train, validation=(split.val_in, split.val_out), callback=callback)
+        model.fit(split.train, validation=(split.val_in, split.val_out), callback=callback, **checkpoint_of("select"))
     val = evaluate(model, split.val_in, split.val_out, ks=ks).means()
     best_epoch = getattr(model, "best_epoch_", None)
     history = getattr(model, "history_", None)
     if split.protocol == GIVEN and refit and split.refit_train is not None:
         refit_model = make_model(name, **params).set_params(**model.selected_params())
-        refit_model.fit(split.refit_train)
+        refit_model.fit(split.refit_train, **checkpoint_of("refit"))
         if history is not None:
             refit_model.history_ = history  # keep the selection run's learning curve
             refit_model.best_epoch_ = best_epoch

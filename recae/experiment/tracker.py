@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
@@ -57,8 +58,8 @@ class Run(Protocol):
     #: The run's id in the store (None when nothing is stored).
     run_id: str | None
 
-    def nested(self, name: str, tags: Mapping[str, Any]) -> AbstractContextManager[Run]:
-        """Open a run nested under this one."""
+    def nested(self, name: str, tags: Mapping[str, Any], run_id: str | None = None) -> AbstractContextManager[Run]:
+        """Open a run nested under this one; with ``run_id``, reopen that (interrupted) run."""
 
     def log_params(self, params: Mapping[str, Any], prefix: str = "") -> None:
         """Parameters (nested dicts flattened to ``a.b``), each name prefixed with ``prefix``."""
@@ -84,12 +85,19 @@ class Run(Protocol):
     def log_model(self, model: Recommender, catalog: Catalog, name: str = "model") -> str | None:
         """A fitted model with its catalogue, loadable for top-N lists; returns its URI."""
 
+    def log_file(self, path: Path, directory: str) -> None:
+        """A copy of the local file ``path`` as an artifact under ``directory`` of this run
+        (of this run even while a nested run is open), replacing an earlier copy."""
+
 
 class Tracker(Protocol):
     """A store of runs, grouped into named experiments (``"<data set>/<protocol>"``)."""
 
-    def run(self, experiment: str, name: str, tags: Mapping[str, Any]) -> AbstractContextManager[Run]:
-        """Open a top-level run; it ends finished, or failed when its block raises."""
+    def run(
+        self, experiment: str, name: str, tags: Mapping[str, Any], run_id: str | None = None
+    ) -> AbstractContextManager[Run]:
+        """Open a top-level run (with ``run_id``, reopen that interrupted run); it ends
+        finished, or failed when its block raises."""
 
     def register_model(self, run_id: str, name: str) -> str:
         """Register the model logged in run ``run_id`` as a new version of ``name``, alias
@@ -112,7 +120,7 @@ class NullRun:
     run_id: str | None = None
 
     @contextmanager
-    def nested(self, name: str, tags: Mapping[str, Any]) -> Iterator[NullRun]:
+    def nested(self, name: str, tags: Mapping[str, Any], run_id: str | None = None) -> Iterator[NullRun]:
         yield NullRun()
 
     def log_params(self, params: Mapping[str, Any], prefix: str = "") -> None:
@@ -139,6 +147,9 @@ class NullRun:
     def log_model(self, model: Recommender, catalog: Catalog, name: str = "model") -> str | None:
         return None
 
+    def log_file(self, path: Path, directory: str) -> None:
+        pass
+
 
 class NullTracker:
     """A tracker that stores nothing (``--no-tracking``); the test double of :class:`Tracker`.
@@ -148,7 +159,9 @@ class NullTracker:
     """
 
     @contextmanager
-    def run(self, experiment: str, name: str, tags: Mapping[str, Any]) -> Iterator[NullRun]:
+    def run(
+        self, experiment: str, name: str, tags: Mapping[str, Any], run_id: str | None = None
+    ) -> Iterator[NullRun]:
         yield NullRun()
 
     def register_model(self, run_id: str, name: str) -> str:

@@ -55,6 +55,7 @@ from recae.models.base import Recommender
 from recae.models.blend import Blend
 from recae.models.bpr import BPR
 from recae.models.cdae import CDAE
+from recae.models.checkpoint import Checkpoint
 from recae.models.ease import EASE
 from recae.models.edlae import EDLAE
 from recae.models.item_knn import ItemKNN
@@ -66,6 +67,7 @@ from recae.models.registry import REGISTRY, get_model_class, make_model
 from recae.models.vasp import VASP
 
 __all__ = [
+    "Checkpoint",
     "ALS",
     "Blend",
     "BPR",

@@ -18,6 +18,7 @@ import copy
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -29,6 +30,7 @@ from recae.checks import Constraint, Interval, ListOf
 from recae.errors import ModelFitError, UsageError
 from recae.evaluation.metrics import evaluate
 from recae.models.base import EpochCallback, Recommender, Validation, iter_batches
+from recae.models.checkpoint import Checkpoint, fit_key
 from recae.models.nn import SparseBatch
 
 #: The metric early stopping selects on (the paper: validation NDCG@100).
@@ -56,6 +58,19 @@ def _to_batch(X: sp.csr_matrix, device: torch.device) -> torch.Tensor | SparseBa
     return torch.from_numpy(X.toarray()).to(device, non_blocking=True)
 
 
+@dataclass
+class _Progress:
+    """Where a training loop stands after ``epoch`` epochs: what a checkpoint restores."""
+
+    epoch: int = 0
+    update: int = 0  # optimiser steps taken (KL annealing counts them)
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_score: float = -math.inf
+    best_epoch: int = 0
+    best_state: dict[str, torch.Tensor] | None = None
+    stopped: bool = False  # early stopping ended the loop
+
+
 class _Autoencoder(Recommender):
     """Shared training loop; subclasses build the network and define the loss.
 
@@ -64,6 +79,7 @@ class _Autoencoder(Recommender):
     """
 
     uses_validation = True
+    resumable = True
     _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
         "hidden_dims": [ListOf(Interval(int, 1, None))],
         "latent_dim": [Interval(int, 1, None)],
@@ -132,7 +148,10 @@ class _Autoencoder(Recommender):
         return self._loss(net, _to_batch(X[users], self.device_), update)
 
     # ------------------------------------------------------------------ training
-    def _fit(self, X: sp.csr_matrix, validation: Validation | None, callback: EpochCallback | None) -> None:
+    def _fit(
+        self, X: sp.csr_matrix, validation: Validation | None, callback: EpochCallback | None,
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
         device = resolve_device(self.device)
         # Seed a private copy of torch's RNG so that fitting is repeatable and
         # leaves the caller's global random state as it was.
@@ -144,32 +163,96 @@ class _Autoencoder(Recommender):
             self.device_ = device
             self.module_ = net
             optimizer = self._optimizer(net)
-            history: list[dict[str, float]] = []
-            best_score, best_epoch, best_state = -math.inf, 0, None
-            update = 0
-            for epoch in range(1, self.epochs + 1):
-                start = time.perf_counter()
-                record, update = self._train_epoch(net, optimizer, X, rng, epoch, update)
-                record["epoch_seconds"] = time.perf_counter() - start
-                if validation is not None:
-                    score = self._validation_score(net, validation)
-                    record[f"val/{SELECTION_METRIC}"] = score
-                    if score > best_score:
-                        best_score, best_epoch = score, epoch
-                        best_state = copy.deepcopy(net.state_dict())
-                history.append(record)
+            key = fit_key(self.name, self.get_params(), X) if checkpoint is not None else ""
+            saved = checkpoint.load(key) if checkpoint is not None else None
+            progress = self._restore(saved, net, optimizer, rng) if saved is not None else _Progress()
+            while not progress.stopped and progress.epoch < self.epochs:
+                improved = self._run_epoch(net, optimizer, X, rng, validation, progress)
                 if callback is not None:
-                    callback(record)
-                if self.patience is not None and validation is not None and epoch - best_epoch >= self.patience:
-                    break
-        if best_state is not None:
-            net.load_state_dict(best_state)  # the paper keeps the best epoch on validation
+                    callback(progress.history[-1])
+                if self.patience is not None and validation is not None:
+                    progress.stopped = progress.epoch - progress.best_epoch >= self.patience
+                last = progress.stopped or progress.epoch == self.epochs
+                if checkpoint is not None and checkpoint.due(progress.epoch, improved, last):
+                    checkpoint.save(self._checkpoint_state(key, progress, net, optimizer, rng))
+        best_epoch = progress.best_epoch
+        if progress.best_state is not None:
+            net.load_state_dict(progress.best_state)  # the paper keeps the best epoch on validation
         else:
-            best_epoch = len(history)
+            best_epoch = len(progress.history)
         self.module_ = net.eval()
-        self.history_ = history
+        self.history_ = progress.history
         self.best_epoch_ = best_epoch
-        self.best_score_ = best_score if best_state is not None else math.nan
+        self.best_score_ = progress.best_score if progress.best_state is not None else math.nan
+
+    def _run_epoch(
+        self, net: nn.Module, optimizer: torch.optim.Optimizer, X: sp.csr_matrix,
+        rng: np.random.Generator, validation: Validation | None, progress: _Progress,
+    ) -> bool:
+        """Train and validate one epoch, recording it in ``progress``; whether it is a new best."""
+        epoch = progress.epoch + 1
+        start = time.perf_counter()
+        record, progress.update = self._train_epoch(net, optimizer, X, rng, epoch, progress.update)
+        record["epoch_seconds"] = time.perf_counter() - start
+        improved = False
+        if validation is not None:
+            score = self._validation_score(net, validation)
+            record[f"val/{SELECTION_METRIC}"] = score
+            if score > progress.best_score:
+                progress.best_score, progress.best_epoch, improved = score, epoch, True
+                progress.best_state = copy.deepcopy(net.state_dict())
+        progress.history.append(record)
+        progress.epoch = epoch
+        return improved
+
+    # ---------------------------------------------------------------- checkpoints
+    def _checkpoint_state(
+        self, key: str, progress: _Progress, net: nn.Module, optimizer: torch.optim.Optimizer,
+        rng: np.random.Generator,
+    ) -> dict[str, Any]:
+        """Everything the loop needs to continue after ``progress.epoch`` exactly as it would have."""
+        cuda = self.device_.type == "cuda"
+        return {
+            "key": key,
+            "epoch": progress.epoch,
+            "update": progress.update,
+            # plain numbers only: the file is read back with weights_only
+            "history": [{k: v if isinstance(v, int) else float(v) for k, v in r.items()} for r in progress.history],
+            "best_score": float(progress.best_score),
+            "best_epoch": progress.best_epoch,
+            "best_state": progress.best_state,
+            "stopped": progress.stopped,
+            "model": net.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "numpy_rng": rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device_) if cuda else None,
+            "extra": self._training_extra(),
+        }
+
+    def _restore(
+        self, saved: dict[str, Any], net: nn.Module, optimizer: torch.optim.Optimizer, rng: np.random.Generator
+    ) -> _Progress:
+        """Put the network, optimiser and random states back as ``saved`` holds them."""
+        net.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        rng.bit_generator.state = saved["numpy_rng"]
+        torch.set_rng_state(saved["torch_rng"])
+        if saved["cuda_rng"] is not None:
+            torch.cuda.set_rng_state(saved["cuda_rng"], self.device_)
+        self._restore_training_extra(saved["extra"])
+        return _Progress(
+            epoch=saved["epoch"], update=saved["update"], history=saved["history"],
+            best_score=saved["best_score"], best_epoch=saved["best_epoch"],
+            best_state=saved["best_state"], stopped=saved["stopped"],
+        )
+
+    def _training_extra(self) -> dict[str, Any]:
+        """Training-time state a subclass keeps across epochs (tensors or plain values)."""
+        return {}
+
+    def _restore_training_extra(self, extra: dict[str, Any]) -> None:
+        """Put back what :meth:`_training_extra` returned."""
 
     def _train_epoch(
         self,

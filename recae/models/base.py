@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from recae.checks import Constraint, check_k, check_params, check_positive_int
 from recae.errors import DataError, NotFittedError, UsageError
 from recae.evaluation.ranking import topk
+from recae.models.checkpoint import Checkpoint
 from recae.models.persistence import jsonable, read_model_dir, write_model_dir
 
 #: Called by iterative models once per epoch with a record such as
@@ -96,6 +97,9 @@ class Recommender(abc.ABC):
     name: ClassVar[str] = ""
     #: Whether ``fit`` uses its ``validation`` argument (early stopping).
     uses_validation: ClassVar[bool] = False
+    #: Whether ``fit`` takes a ``checkpoint`` to save its training state into and
+    #: resume from (see :mod:`recae.models.checkpoint`).
+    resumable: ClassVar[bool] = False
     #: Every constructor parameter → the values it accepts (any one of the
     #: constraints; see :func:`recae.checks.check_params`), e.g.
     #: ``{"factors": [Interval(int, 1, None)], "random_state": [Interval(int, 0, None), None]}``.
@@ -139,6 +143,7 @@ class Recommender(abc.ABC):
         X: sp.spmatrix,
         validation: Validation | None = None,
         callback: EpochCallback | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> Self:
         """Learn from the training users' histories.
 
@@ -152,6 +157,10 @@ class Recommender(abc.ABC):
             the others ignore it.
         callback : callable, optional
             Receives one record per epoch (see :data:`EpochCallback`).
+        checkpoint : Checkpoint, optional
+            Resumable models only: the fit saves its training state there as it
+            goes and, when it already holds one, continues from it (see
+            :mod:`recae.models.checkpoint`).
 
         Returns
         -------
@@ -164,6 +173,8 @@ class Recommender(abc.ABC):
             model's ``_parameter_constraints``. Both before any training, and
             either leaves the model unfitted.
         """
+        if checkpoint is not None and not self.resumable:
+            raise UsageError(f"model {self.name!r} trains in one step and takes no checkpoint")
         X = check_matrix(X, "training matrix")
         if X.shape[0] == 0 or X.shape[1] == 0 or X.nnz == 0:
             raise DataError(f"training matrix is empty (shape {X.shape}, {X.nnz} interactions)")
@@ -182,7 +193,10 @@ class Recommender(abc.ABC):
         # through the shared ranking path while they train.
         self.n_items_ = X.shape[1]
         try:
-            self._fit(X, validation, callback)
+            if checkpoint is None:
+                self._fit(X, validation, callback)
+            else:
+                self._fit(X, validation, callback, checkpoint=checkpoint)  # type: ignore[call-arg]
         except BaseException:
             self._forget()  # a failed fit leaves no half-fitted model behind
             raise

@@ -23,6 +23,7 @@ from recae.models.cdae_nn import (
     reconstruction_loss,
     sample_negatives,
 )
+from recae.models.checkpoint import Checkpoint
 
 #: The shared autoencoder parameters CDAE does not take: one hidden layer of
 #: ``hidden_dim`` units, and an L2 penalty ``l2`` that covers the biases and V too.
@@ -209,10 +210,13 @@ class CDAE(_Autoencoder):
         return None if self.negative_sampling == "all" else int(self.negative_sampling)
 
     # ------------------------------------------------------------------ training
-    def _fit(self, X: sp.csr_matrix, validation: Validation | None, callback: EpochCallback | None) -> None:
+    def _fit(
+        self, X: sp.csr_matrix, validation: Validation | None, callback: EpochCallback | None,
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
         self._n_users = X.shape[0]
         try:
-            super()._fit(X, validation, callback)
+            super()._fit(X, validation, callback, checkpoint)
         finally:
             self.__dict__.pop("_n_users", None)
         # the training users' input nodes are not part of the fitted model

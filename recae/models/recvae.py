@@ -14,6 +14,7 @@ from recae.checks import Constraint, Interval, ListOf
 from recae.errors import UsageError
 from recae.models.autoencoder import _Autoencoder, _to_batch
 from recae.models.base import EpochCallback, Validation, iter_batches
+from recae.models.checkpoint import Checkpoint
 from recae.models.likelihoods import multinomial_nll
 from recae.models.recvae_nn import (
     PRIOR_WEIGHTS,
@@ -171,14 +172,25 @@ class RecVAE(_Autoencoder):
         return torch.optim.Adam(net.parameters(), lr=self.lr, fused=True)
 
     # ------------------------------------------------------------------ training
-    def _fit(self, X: sp.csr_matrix, validation: Validation | None, callback: EpochCallback | None) -> None:
+    def _fit(
+        self, X: sp.csr_matrix, validation: Validation | None, callback: EpochCallback | None,
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
         try:
-            super()._fit(X, validation, callback)
+            super()._fit(X, validation, callback, checkpoint)
         finally:
             # training-time state (each user's previous posterior, the pass
             # kind), not part of the fitted model
             for attr in ("_prior", "_decoder_pass"):
                 self.__dict__.pop(attr, None)
+
+    def _training_extra(self) -> dict[str, Any]:
+        # each user's posterior after the last outer epoch: the next one's prior
+        mu, logvar = self._prior
+        return {"prior_mu": mu.cpu(), "prior_logvar": logvar.cpu()}
+
+    def _restore_training_extra(self, extra: dict[str, Any]) -> None:
+        self._prior = (extra["prior_mu"].to(self.device_), extra["prior_logvar"].to(self.device_))
 
     def _train_epoch(
         self, net: nn.Module, optimizer: torch.optim.Optimizer, X: sp.csr_matrix,

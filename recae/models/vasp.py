@@ -12,6 +12,7 @@ from torch import nn
 from recae.checks import Constraint, Interval
 from recae.models.autoencoder import _Autoencoder, _to_batch
 from recae.models.base import EpochCallback, Validation
+from recae.models.checkpoint import Checkpoint
 from recae.models.memory import check_memory_budget
 from recae.models.nn import SparseBatch
 from recae.models.vasp_nn import VASPNet, focal_loss, mean_kl
@@ -200,9 +201,12 @@ class VASP(_Autoencoder):
         )
 
     # ------------------------------------------------------------------ training
-    def _fit(self, X: sp.csr_matrix, validation: Validation | None, callback: EpochCallback | None) -> None:
+    def _fit(
+        self, X: sp.csr_matrix, validation: Validation | None, callback: EpochCallback | None,
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
         self.check_resources(*X.shape)
-        super()._fit(X, validation, callback)
+        super()._fit(X, validation, callback, checkpoint)
 
     def _build(self, n_items: int) -> nn.Module:
         return VASPNet(

@@ -18,6 +18,7 @@ from recae.tracking.pyfunc import (
 )
 from recae.tracking.registry import (
     CHAMPION,
+    checkpoint_folder_of_run,
     find_tuning_run,
     model_uri_of_run,
     register_model,
@@ -32,6 +33,7 @@ __all__ = [
     "MlflowTracker",
     "ReadOnlyTracker",
     "RecaeModel",
+    "checkpoint_folder_of_run",
     "client",
     "download_model",
     "find_tuning_run",

@@ -19,7 +19,7 @@ from mlflow.exceptions import MlflowException
 
 from recae.errors import UsageError
 from recae.experiment.tracker import BEST_PREFIX, CHAMPION, TUNE_KIND, TunedParams
-from recae.tracking.store import use_store
+from recae.tracking.store import open_store, use_store
 
 
 def model_uri_of_run(run_id: str, name: str = "model") -> str:
@@ -131,6 +131,36 @@ def search_runs(experiment: str, filter_string: str = "", tracking_uri: str | No
     """
     use_store(tracking_uri)
     return mlflow.search_runs(experiment_names=[experiment], filter_string=filter_string, max_results=100_000)
+
+
+def checkpoint_folder_of_run(run_id: str, tag: str, dest: Path, tracking_uri: str | None = None) -> Path:
+    """The checkpoint folder of the interrupted benchmark run ``run_id``.
+
+    The folder its tag ``tag`` names when it is still on this machine; else a
+    copy of the run's ``checkpoints`` artifacts downloaded into ``dest/<run_id>``.
+    ``UsageError`` for a store that cannot be opened, an unknown run, a run that
+    finished, or one that kept no checkpoints.
+    """
+    uri = open_store(tracking_uri, create=False)
+    mlflow_client = mlflow.MlflowClient(uri)
+    try:
+        run = mlflow_client.get_run(run_id)
+    except MlflowException:
+        raise UsageError(f"--resume {run_id}: no such run in {uri}") from None
+    if run.info.status == "FINISHED":
+        raise UsageError(f"--resume {run_id}: that run finished; there is nothing to resume")
+    folder = run.data.tags.get(tag)
+    if folder is None:
+        raise UsageError(f"--resume {run_id}: that run kept no checkpoints (was it a benchmark with --checkpoint-every 0?)")
+    if (Path(folder) / "benchmark.json").is_file():
+        return Path(folder)
+    target = dest / run_id
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        mlflow_client.download_artifacts(run_id, "checkpoints", str(target))
+    except (MlflowException, OSError) as e:
+        raise UsageError(f"--resume {run_id}: {folder} is gone and its logged copy cannot be read ({e})") from None
+    return target / "checkpoints"
 
 
 def _finished_searches(model: str, dataset: str, protocol: str, tracking_uri: str | None) -> pd.DataFrame:

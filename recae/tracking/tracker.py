@@ -63,10 +63,12 @@ def _first_line(error: BaseException) -> str:
 
 @contextmanager
 def _start_run(
-    experiment_id: str | None, name: str, tags: Mapping[str, Any], nested: bool, unlogged: list[str]
+    experiment_id: str | None, name: str, tags: Mapping[str, Any], nested: bool, unlogged: list[str],
+    run_id: str | None = None,
 ) -> Iterator[MlflowRun]:
-    """An MLflow run (nested under the active one when ``nested``); it ends FINISHED,
-    or FAILED (KILLED on Ctrl-C) if the block raises, leaving other runs untouched.
+    """An MLflow run (nested under the active one when ``nested``; the existing run
+    ``run_id`` reopened when given); it ends FINISHED, or FAILED (KILLED on Ctrl-C)
+    if the block raises, leaving other runs untouched.
 
     When the store fails (at the start, while logging, or at the end), the block
     still runs to its end: the failure is added to ``unlogged`` and the run logs
@@ -78,7 +80,8 @@ def _start_run(
     else:
         try:
             run.run_id = mlflow.start_run(
-                run_name=name, experiment_id=experiment_id, nested=nested, tags={k: str(v) for k, v in tags.items()}
+                run_id=run_id, run_name=None if run_id else name, experiment_id=None if run_id else experiment_id,
+                nested=nested, tags={k: str(v) for k, v in tags.items()},
             ).info.run_id
         except Exception as e:  # the store failed: train anyway, report the run as not logged
             run.lose(e)
@@ -138,9 +141,10 @@ class MlflowRun:
             if error is not None:
                 self._unlogged.append(f"{self.name}: {_first_line(error)}")
 
-    def nested(self, name: str, tags: Mapping[str, Any]) -> AbstractContextManager[MlflowRun]:
-        """A run nested under this one, in the same experiment (a context manager)."""
-        return _start_run(None if self.lost else self.experiment_id, name, tags, True, self._unlogged)
+    def nested(self, name: str, tags: Mapping[str, Any], run_id: str | None = None) -> AbstractContextManager[MlflowRun]:
+        """A run nested under this one, in the same experiment (a context manager);
+        with ``run_id``, that interrupted run reopened."""
+        return _start_run(None if self.lost else self.experiment_id, name, tags, True, self._unlogged, run_id)
 
     @_logging
     def log_params(self, params: Mapping[str, Any], prefix: str = "") -> None:
@@ -189,6 +193,12 @@ class MlflowRun:
             mlflow.log_artifact(str(file), None if parent == "." else parent)
 
     @_logging
+    def log_file(self, path: Path, directory: str) -> None:
+        """Copy ``path`` into this run's ``directory`` (by run id: also while a nested run is open)."""
+        assert self.run_id is not None
+        mlflow.MlflowClient().log_artifact(self.run_id, str(path), directory)
+
+    @_logging
     def log_model(self, model: Recommender, catalog: Catalog, name: str = "model") -> str | None:
         """Log ``model`` as a pyfunc model (:mod:`recae.tracking.pyfunc`); returns its URI."""
         return log_catalog_model(model, catalog, name=name).model_uri
@@ -207,8 +217,11 @@ class MlflowTracker:
         self._unlogged: list[str] = []
 
     @contextmanager
-    def run(self, experiment: str, name: str, tags: Mapping[str, Any]) -> Iterator[MlflowRun]:
-        """A top-level run in ``experiment`` (created when missing).
+    def run(
+        self, experiment: str, name: str, tags: Mapping[str, Any], run_id: str | None = None
+    ) -> Iterator[MlflowRun]:
+        """A top-level run in ``experiment`` (created when missing); with ``run_id``, that
+        interrupted run reopened.
 
         The store is checked (:func:`~recae.tracking.store.open_store`) when the
         first run starts: after the input is checked, before any model trains.
@@ -222,7 +235,7 @@ class MlflowTracker:
         except Exception as e:  # the store failed: the run below is lost from its start
             self._unlogged.append(f"{experiment}: {_first_line(e)}")
             experiment_id = None
-        with _start_run(experiment_id, name, tags, False, self._unlogged) as run:
+        with _start_run(experiment_id, name, tags, False, self._unlogged, run_id) as run:
             yield run
 
     def unlogged(self) -> list[str]:
