@@ -327,6 +327,10 @@ def test_served_model_gives_a_new_user_the_test_users_top_n(trained, server):
 BAD_REQUESTS = {
     "missing column": ('{"dataframe_records": [{"user_id": 1, "item": 50}]}', "item_id"),
     "text item id": ('{"dataframe_records": [{"user_id": 1, "item_id": "abc"}]}', "item_id"),
+    # MLflow's schema once cast these to the integers 50 and 1 before the model saw them
+    "fractional item id": ('{"dataframe_records": [{"user_id": 1, "item_id": 50.9}]}', "row 1: item_id 50.9 is not an integer id"),
+    "boolean item id": ('{"dataframe_split": {"columns": ["user_id", "item_id"], "data": [[1, 50], [1, true]]}}', "row 2: item_id True is not an integer id"),
+    "boolean user id": ('{"dataframe_records": [{"user_id": true, "item_id": 50}]}', "row 1: user id True is not an id"),
     "null item id": ('{"dataframe_records": [{"user_id": 1, "item_id": null}]}', "item_id"),
     "k = 0": ('{"dataframe_records": [{"user_id": 1, "item_id": 50}], "params": {"k": 0}}', "k must be an integer"),
     "k > n_items": ('{"dataframe_records": [{"user_id": 1, "item_id": 50}], "params": {"k": 20000}}', "catalogue of 1411"),

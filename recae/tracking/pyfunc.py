@@ -25,7 +25,12 @@ import ``recae_pyfunc.py``.
 The signature
 -------------
 Input: rows ``user_id, item_id`` — one row per (user, item) of each user's
-history, raw ids of the training data's types (``long`` for MovieLens).
+history, raw ids of the training data's types (integers for MovieLens). The
+signature declares both columns as ``Any``, so that MLflow passes the values as
+sent rather than casting them (a JSON ``50.9`` would become the integer 50);
+``predict`` checks them itself by the one rule of
+:func:`recae.serving.ids.convert_ids`: an integer-id model takes integers (and
+``50.0``, ``"50"``), and refuses ``50.9``, ``true`` or ``"abc"`` naming the row.
 Params: ``k`` (long, default 20; 1 ≤ k ≤ min(n_items, max_k), else HTTP 400)
 and ``exclude_seen`` (boolean, default true).
 Output: rows ``user_id, rank, item_id, score, fallback`` — each user's top-k,
@@ -67,7 +72,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
-from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
+from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
 
 from recae.checks import check_positive_int
 from recae.errors import DataError, RecaeError, UsageError
@@ -80,6 +85,7 @@ from recae.serving import (
     ServingLimits,
     TopN,
     load_model,
+    require_ids,
     save_bundle,
 )
 from recae.tracking.store import open_store, use_store
@@ -201,6 +207,10 @@ class RecaeModel(PythonModel):
         exclude_seen = params.get("exclude_seen", True)
         if not isinstance(exclude_seen, bool | np.bool_):
             raise UsageError(f"exclude_seen must be true or false, got {exclude_seen!r}")
+        # the signature declares the id columns as Any, so the values arrive as sent:
+        # an item id that is no id of the model's type (50.9 or true for integer
+        # ids) is refused here, naming its row, rather than cast or ignored
+        require_ids(frame["item_id"].to_numpy(), topn.catalog.item_ids.dtype, "item_id", "request")
         history = pd.DataFrame({"user": frame["user_id"].to_numpy(), "item": frame["item_id"].to_numpy()})
         hist = topn.fold_in(history, source="request")
         # Chunks of users: scores for batch_size × n_items at a time; the answer is
@@ -219,7 +229,9 @@ def signature_for(catalog: Catalog) -> ModelSignature:
     user_type = _col_type(catalog.user_ids)
     item_type = _col_type(catalog.item_ids)
     return ModelSignature(
-        inputs=Schema([ColSpec(user_type, "user_id"), ColSpec(item_type, "item_id")]),
+        # Any: MLflow would cast a JSON 50.9 to the long 50 before predict sees it;
+        # predict checks the ids itself, exactly (recae.serving.ids.convert_ids)
+        inputs=Schema([ColSpec(AnyType(), "user_id"), ColSpec(AnyType(), "item_id")]),
         outputs=Schema(
             [
                 ColSpec(user_type, "user_id"),
