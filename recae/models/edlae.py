@@ -10,7 +10,8 @@ import scipy.sparse.linalg
 
 from recae.checks import Constraint, Interval
 from recae.models.base import EpochCallback, Recommender, Validation
-from recae.models.ease import _spd_inverse_inplace
+from recae.models.gram import DTYPE_CONSTRAINT, dense_gram, spd_inverse_inplace
+from recae.models.gram import memory_estimate as full_rank_memory
 from recae.models.memory import check_memory_budget
 
 #: The rank the refusal of an over-budget full-rank fit suggests (the authors'
@@ -66,6 +67,9 @@ class EDLAE(Recommender):
         refuses with ``MemoryBudgetError`` when :meth:`memory_estimate` exceeds it.
     random_state : int
         Seed of the start vector of the truncated SVD (low rank only).
+    dtype : {"float32", "float64"}
+        Full rank: the precision of the Gram matrix and its in-place inverse
+        (:mod:`recae.models.gram`); float32 (default) needs half the memory.
     """
 
     name = "edlae"
@@ -77,12 +81,8 @@ class EDLAE(Recommender):
         "rank": [Interval(int, 1, None), None],
         "max_memory": [Interval(float, 0, None, closed="neither"), None],
         "random_state": [Interval(int, 0, None)],
+        "dtype": DTYPE_CONSTRAINT,
     }
-
-    #: Full rank: peak memory in n_items × n_items float64 matrices (as for EASE:
-    #: Gram matrix inverted in place, the sparse product it comes from, then the
-    #: float32 copy of ``B``).
-    MEMORY_FACTOR = 3
 
     def __init__(
         self,
@@ -93,6 +93,7 @@ class EDLAE(Recommender):
         rank: int | None = None,
         max_memory: float | None = None,
         random_state: int = 0,
+        dtype: str = "float32",
     ) -> None:
         self.dropout = dropout
         self.a = a
@@ -101,25 +102,27 @@ class EDLAE(Recommender):
         self.rank = rank
         self.max_memory = max_memory
         self.random_state = random_state
+        self.dtype = dtype
 
-    @classmethod
-    def memory_estimate(cls, n_items: int, rank: int | None = None, n_users: int = 0) -> int:
-        """Peak bytes ``fit`` needs, about: 3 × 8 × n_items² at full rank; at rank r, the
-        truncated SVD's Lanczos vectors (≈ 2r + 1 of the longer side) and four
+    @staticmethod
+    def memory_estimate(n_items: int, rank: int | None = None, n_users: int = 0, dtype: str = "float32") -> int:
+        """Peak bytes ``fit`` needs, about: at full rank one n_items × n_items ``dtype``
+        matrix and its workspace (:func:`recae.models.gram.memory_estimate`); at rank
+        r, the truncated SVD's Lanczos vectors (≈ 2r + 1 of the longer side) and four
         n_items × r float64 arrays."""
         if rank is None:
-            return int(cls.MEMORY_FACTOR * 8 * int(n_items) ** 2)
+            return full_rank_memory(n_items, dtype)
         return int(8 * rank * ((2 * max(n_users, n_items) + 1) + 4 * n_items))
 
     def check_resources(self, n_users: int, n_items: int) -> None:
         """Refuse, naming the estimate, when fitting this shape would exceed the memory budget."""
         self._validate_params()
-        need = self.memory_estimate(n_items, self.rank, n_users)
+        need = self.memory_estimate(n_items, self.rank, n_users, self.dtype)
         if self.rank is None:
             low = self.memory_estimate(n_items, min(SUGGESTED_RANK, n_items), n_users)
             explain = (
                 f"full-rank EDLAE on n_items={n_items} needs about {need / 1e9:.3g} GB ({need} bytes: "
-                f"{self.MEMORY_FACTOR} × {n_items}×{n_items} float64 matrices; the low-rank variant "
+                f"one {n_items}×{n_items} {self.dtype} matrix and its workspace; the low-rank variant "
                 f"needs about {low / 1e9:.3g} GB with rank={min(SUGGESTED_RANK, n_items)})"
             )
         else:
@@ -132,21 +135,20 @@ class EDLAE(Recommender):
         gram_diag = np.asarray(X64.multiply(X64).sum(axis=0)).ravel()
         penalty = self.dropout / (1 - self.dropout) * gram_diag + self.l2  # Γ = Λ + l2·I
         if self.rank is None:
-            self._fit_full_rank(X64, gram_diag, penalty)
+            self._fit_full_rank(X, gram_diag, penalty)
         else:
             self._fit_low_rank(X64, gram_diag, penalty)
 
-    def _fit_full_rank(self, X64: sp.csr_matrix, gram_diag: np.ndarray, penalty: np.ndarray) -> None:
-        n = X64.shape[1]
-        Q = (X64.T @ X64).toarray()
-        Q[np.diag_indices(n)] += penalty
-        q_diag = np.diag(Q).copy()
-        C = _spd_inverse_inplace(Q, self.l2)  # overwrites Q
-        c_diag = np.diag(C).copy()
+    def _fit_full_rank(self, X: sp.csr_matrix, gram_diag: np.ndarray, penalty: np.ndarray) -> None:
+        n = X.shape[1]
+        Q = dense_gram(X, self.dtype, penalty)
+        q_diag = np.diag(Q).astype(np.float64)
+        C = spd_inverse_inplace(Q, "EDLAE", self.l2)  # overwrites Q
+        c_diag = np.diag(C).astype(np.float64)
         phi, beta = emphasis_scales(gram_diag, q_diag, c_diag, self.dropout, self.a, self.b, self.l2)
-        C *= -(phi / c_diag)[None, :]  # column k: −φ_k C_{:,k} / C_kk
+        C *= -(phi / c_diag)[None, :].astype(C.dtype)  # column k: −φ_k C_{:,k} / C_kk
         C[np.diag_indices(n)] = beta
-        self.weights_ = C.astype(np.float32)
+        self.weights_ = C if C.dtype == np.float32 else C.astype(np.float32)
 
     def _fit_low_rank(self, X64: sp.csr_matrix, gram_diag: np.ndarray, penalty: np.ndarray) -> None:
         scale = 1.0 / np.sqrt(penalty)

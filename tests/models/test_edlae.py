@@ -107,13 +107,13 @@ def test_low_rank_recovers_the_planted_pattern_repeatably_and_round_trips(tmp_pa
 def test_full_rank_refuses_over_budget_naming_bytes_and_the_low_rank_variant():
     X, _ = planted_blocks()
     need = EDLAE.memory_estimate(X.shape[1])
-    assert need == EDLAE.MEMORY_FACTOR * 8 * X.shape[1] ** 2
+    assert need == int(4 * 1.25 * X.shape[1] ** 2)  # one float32 matrix and a quarter of one
     with pytest.raises(MemoryBudgetError) as err:
         EDLAE(max_memory=need / 2).fit(X)
     message = str(err.value)
     assert "\n" not in message and f"({need} bytes" in message
     assert "low-rank variant needs about" in message and f"rank={X.shape[1]}" in message
-    EDLAE(max_memory=need / 2, rank=5).fit(X)  # the low-rank variant fits in it
     low = EDLAE.memory_estimate(X.shape[1], rank=5, n_users=X.shape[0])
+    EDLAE(max_memory=low, rank=5).fit(X)  # the low-rank variant fits in its own estimate
     with pytest.raises(MemoryBudgetError, match=f"rank=5 .*{low} bytes"):
         EDLAE(max_memory=low / 2, rank=5).fit(X)
