@@ -340,3 +340,48 @@ def test_cli_tune_prints_the_best_trial_and_writes_json(shared_datasets, mlflow_
     assert {"recall_at_20", "ndcg_at_20"} <= set(saved["test"]) and saved["val"]["ndcg_at_100"] > 0
     assert len(saved["trials"]) == 2 and saved["mlflow_run_id"]
     assert not list(Path().glob(".best.json.tmp"))
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_study_in_a_journal_file_and_run_every_trial_once(tmp_path, mlflow_uri):
+    import os
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    rows = ["user,item"] + [f"{u},{i}" for u in range(200) for i in rng.choice(150, size=20, replace=False)]
+    (tmp_path / "r.csv").write_text("\n".join(rows) + "\n")
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    # Mult-DAE for 3 epochs: trials of about a second, so that both workers start before the study is full
+    command = [sys.executable, "-m", "recae.cli", "tune", "--dataset", "r.csv", "--model", "mult-dae", "--trials", "12",
+               "--param", "mult-dae.epochs=3", "--no-pruning",
+               "--heldout-users", "20", "--tracking-uri", mlflow_uri, "--no-progress",
+               "--storage", "journal:study.log", "--study", "s"]
+    workers = [subprocess.Popen([*command, "--json", f"w{i}.json"], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    for worker in workers:
+        _, err = worker.communicate(timeout=600)
+        assert worker.returncode == 0, err[-2000:]
+    done = [json.loads((tmp_path / f"w{i}.json").read_text()) for i in range(2)]
+    numbers = [[t["number"] for t in d["trials"]] for d in done]
+    assert all(numbers), numbers  # both workers ran trials
+    assert not set(numbers[0]) & set(numbers[1])  # no trial ran twice
+    total = sorted(numbers[0] + numbers[1])
+    assert total == list(range(len(total))) and 12 <= len(total) <= 13  # every trial once; one may start at the end
+    study = optuna.load_study(study_name="s", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "study.log"))))
+    assert len(study.trials) == len(total)
+    assert done[0]["best_trial"] == done[1]["best_trial"] == study.best_trial.number  # each worker tests the study's best
+    assert done[0]["best_params"] == done[1]["best_params"]
+
+
+def test_a_storage_that_cannot_be_opened_is_named_before_any_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["tune", "--dataset", "no-such-file.csv", "--model", "ease",
+                     "--storage", f"journal:{tmp_path}/missing/dir/study.log", "--study", "s"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1
+    assert "--storage journal:" in err and "cannot open the study 's'" in err
+    assert cli.main(["tune", "--dataset", "x.csv", "--model", "ease", "--storage", "journal:s.log"]) == 2
+    assert "--storage and --study go together" in capsys.readouterr().err

@@ -33,6 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     options.add_config_argument(parser, help="fix the parameters the TOML file's [MODEL] table sets, as --param does (--param wins over it); other tables are ignored")
     parser.add_argument("--sampler-seed", type=int, default=0, help="seed of Optuna's TPE sampler (default: %(default)s)")
     parser.add_argument("--no-pruning", dest="prune", action="store_false", help="iterative models: never stop a trial early")
+    parser.add_argument("--storage", metavar="URL", help="share the search among processes or machines: journal:PATH (a journal file) or a database URL such as sqlite:///tune.db; with --study")
+    parser.add_argument("--study", metavar="NAME", help="the shared study's name; every worker started with the same --storage and --study adds trials to it until it holds --trials")
     options.add_split_arguments(parser)
     options.add_output_arguments(
         parser, json_help="also write the best parameters, validation and test metrics as JSON to PATH", no_tracking=False
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     tracker = options.tracker_for(config)
     result = tune(
         config, args.model, n_trials=args.trials, timeout=args.timeout, tracker=tracker,
-        sampler_seed=args.sampler_seed, prune=args.prune,
+        sampler_seed=args.sampler_seed, prune=args.prune, storage=args.storage, study_name=args.study,
     )
     best, counts = result.best_trial, result.counts()
     epoch = f", epoch {best.best_epoch}" if best.best_epoch is not None else ""

@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -43,9 +44,10 @@ from typing import Any
 
 import optuna
 import pandas as pd
+from optuna.storages.journal import JournalFileBackend
 from tqdm.auto import tqdm
 
-from recae.errors import MemoryBudgetError, ModelFitError, UsageError
+from recae.errors import DataError, MemoryBudgetError, ModelFitError, UsageError
 from recae.evaluation.inputs import check_seed
 from recae.evaluation.metrics import evaluate
 from recae.evaluation.protocols import Split
@@ -193,7 +195,10 @@ class Objective:
             raise ModelFitError(f"validation {PRIMARY_METRIC} is {value}")
         outcome.state, outcome.value, outcome.val = "COMPLETE", value, val
         outcome.best_epoch, outcome.fit_seconds = best_epoch, fit_seconds
+        # what another worker of a shared study needs to use this trial as its best
         trial.set_user_attr("best_epoch", best_epoch)
+        trial.set_user_attr("val", {k: float(v) for k, v in val.items()})
+        trial.set_user_attr("run_id", outcome.run_id)
         run.set_tags({"trial_state": "COMPLETE"})
         # "val/" is the per-epoch curve, as in benchmark runs; this is the selected model
         run.log_metrics({f"val_selected/{k}": v for k, v in val.items()})
@@ -214,6 +219,8 @@ def tune(
     sampler_seed: int = 0,
     prune: bool = True,
     echo: Callable[[str], None] = print,
+    storage: str | None = None,
+    study_name: str | None = None,
 ) -> TuningResult:
     """Search ``model``'s hyperparameters on validation NDCG@100, then test the best once.
 
@@ -245,6 +252,12 @@ def tune(
     echo : callable
         Receives the one-line description of the split, and the rating
         threshold when the user chose none.
+    storage, study_name : str, optional
+        Share one study among several processes or machines (see
+        :func:`open_study`): every worker started with the same ``storage`` and
+        ``study_name`` draws its trials from, and records them in, the same
+        study, until it holds ``n_trials`` trials; each worker then fits and
+        tests the study's best trial.
 
     Returns
     -------
@@ -261,25 +274,27 @@ def tune(
     # Long only by its docstring: the body is the search's outline, each step a function below.
     fixed = _check_search(config, model, n_trials, timeout)
     check_seed(sampler_seed, "sampler_seed")
+    pruner = _pruner(model, prune)
+    study, seed_used = open_study(storage, study_name, sampler_seed, pruner)  # an unreachable storage fails here
     split = runs.prepare_split(config, echo)
     label, fingerprint, info = runs.dataset_label(config.dataset), split.fingerprint(), split.describe()
     echo(runs.describe_split(label, info, fingerprint))
     runs.check_measurable(split, label, validation=True)
     experiment = f"{label}/{split.protocol}"
     tags = {"dataset": label, "protocol": split.protocol, "split_fingerprint": fingerprint, "model": model}
-    pruner = _pruner(model, prune)
     start = time.perf_counter()
     with tracker.run(experiment, f"tune {model} on {label}", tags={**tags, "recae.kind": TUNE_KIND}) as parent:
         parent.log_params(info, prefix="split.")
-        settings = {"n_trials": n_trials, "timeout": timeout, "sampler": "TPESampler", "sampler_seed": sampler_seed,
+        settings = {"n_trials": n_trials, "timeout": timeout, "sampler": "TPESampler",
+                    "sampler_seed": seed_used,
                     "pruner": type(pruner).__name__, "selection_metric": f"val/{PRIMARY_METRIC}",
-                    "seed": config.seed, "ks": list(config.ks)}
+                    "seed": config.seed, "ks": list(config.ks), "storage": storage, "study": study_name}
         parent.log_params(settings, prefix="tune.")
         parent.log_params(config.config_file_params())
         if fixed:
             parent.log_params(fixed, prefix="fixed.")
         objective = Objective(model, fixed, split, config.ks, parent, tags)
-        study = _optimize(objective, n_trials, timeout, optuna.samplers.TPESampler(seed=sampler_seed), pruner, config.progress)
+        _optimize(objective, study, n_trials, timeout, config.progress)
         best = _best_trial(parent, objective.trials, study, model)
         final = _refit_best(parent, model, best, split, config)
         result = TuningResult(
@@ -320,16 +335,51 @@ def _pruner(model: str, prune: bool) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def _optimize(
-    objective: Objective,
-    n_trials: int,
-    timeout: float | None,
-    sampler: optuna.samplers.BaseSampler,
-    pruner: optuna.pruners.BasePruner,
-    progress: bool,
-) -> optuna.Study:
-    """Run the trials (maximising the objective), with a progress bar showing the best value."""
-    bar = tqdm(total=n_trials, desc=f"tune {objective.model}", unit="trial", disable=not progress)
+def open_study(
+    storage: str | None, study_name: str | None, sampler_seed: int, pruner: optuna.pruners.BasePruner
+) -> tuple[optuna.Study, int]:
+    """The study the trials go into, and the seed of its TPE sampler.
+
+    Without ``storage``, a new study in memory, sampled with ``sampler_seed``.
+    With it, the study ``study_name`` in ``storage``, created by the first
+    worker and joined by the others: ``journal:PATH`` (Optuna's journal file,
+    safe for processes on one machine or on a shared file system) or a
+    database URL (``sqlite:///tune.db``, ``postgresql://...``). Each worker's
+    sampler is seeded with ``sampler_seed`` and its process id, so that
+    workers started at once do not draw the same parameters; a shared search
+    is therefore not repeatable draw for draw.
+
+    Raises ``UsageError`` for one of ``storage`` and ``study_name`` without the
+    other, and ``DataError`` naming ``storage`` when it cannot be opened.
+    """
+    if (storage is None) != (study_name is None):
+        raise UsageError("--storage and --study go together: the storage of a shared study and its name")
+    if storage is None:
+        sampler = optuna.samplers.TPESampler(seed=sampler_seed)
+        with _quiet_optuna():
+            return optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner), sampler_seed
+    seed = (sampler_seed * 1_000_003 + os.getpid()) % 2**32
+    try:
+        if storage.startswith("journal:"):
+            backend: Any = optuna.storages.JournalStorage(JournalFileBackend(storage.removeprefix("journal:")))
+        else:
+            backend = optuna.storages.RDBStorage(storage)
+        with _quiet_optuna():
+            study = optuna.create_study(
+                storage=backend, study_name=study_name, load_if_exists=True, direction="maximize",
+                sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner,
+            )
+    except Exception as e:  # Optuna, SQLAlchemy and the file system each raise their own
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise DataError(f"--storage {storage}: cannot open the study {study_name!r} ({first})") from None
+    return study, seed
+
+
+def _optimize(objective: Objective, study: optuna.Study, n_trials: int, timeout: float | None, progress: bool) -> None:
+    """Run trials (maximising the objective) until ``study`` holds ``n_trials`` of them (in any
+    state, from any worker), with a progress bar showing this worker's best value."""
+    remaining = n_trials - len(study.trials)
+    bar = tqdm(total=max(remaining, 0), desc=f"tune {objective.model}", unit="trial", disable=not progress)
 
     def after_trial(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
         bar.update(1)
@@ -337,10 +387,14 @@ def _optimize(
         if best:
             bar.set_postfix({f"best val {PRIMARY_METRIC}": f"{max(best):.4f}"})
 
+    if remaining <= 0:
+        return
     with bar, _quiet_optuna():
-        study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
-        study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=TRIAL_ERRORS, callbacks=[after_trial])
-    return study
+        # the callback stops a worker of a shared study once the study holds n_trials trials
+        study.optimize(
+            objective, n_trials=remaining, timeout=timeout, catch=TRIAL_ERRORS,
+            callbacks=[after_trial, optuna.study.MaxTrialsCallback(n_trials, states=None)],
+        )
 
 
 def _best_trial(parent: Run, trials: list[TrialOutcome], study: optuna.Study, model: str) -> TrialOutcome:
@@ -356,13 +410,21 @@ def _best_trial(parent: Run, trials: list[TrialOutcome], study: optuna.Study, mo
     parent.log_frame(frame, "trials.csv")
     counts = trial_counts(trials)
     parent.log_metrics({f"n_trials_{s.lower()}": n for s, n in counts.items()})
-    if counts["COMPLETE"] == 0:
+    if not any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
         raise ModelFitError(
-            f"{model}: none of the {len(trials)} trials completed "
-            f"({counts['PRUNED']} pruned, {counts['FAIL']} failed); see the trial runs in MLflow"
+            f"{model}: none of the {len(study.trials)} trials completed "
+            f"({counts['PRUNED']} pruned, {counts['FAIL']} failed here); see the trial runs in MLflow"
         )
-    # Optuna's best trial (the first of the maximal ones), read through our own records.
-    best = next(t for t in trials if t.state == "COMPLETE" and t.number == study.best_trial.number)
+    # Optuna's best trial (the first of the maximal ones): one of ours, or, in a
+    # shared study, possibly another worker's, read back from its attributes.
+    frozen = study.best_trial
+    best = next((t for t in trials if t.state == "COMPLETE" and t.number == frozen.number), None)
+    if best is None:
+        best = TrialOutcome(
+            number=frozen.number, state="COMPLETE", params=dict(frozen.user_attrs["params"]), value=frozen.value,
+            val=dict(frozen.user_attrs.get("val", {})), best_epoch=frozen.user_attrs.get("best_epoch"),
+            run_id=frozen.user_attrs.get("run_id"),
+        )
     parent.log_params(best.params, prefix=BEST_PREFIX)
     parent.log_metrics({"best_trial": best.number})
     return best
@@ -393,5 +455,6 @@ __all__ = [
     "TuningResult",
     "check_search_space",
     "draw_params",
+    "open_study",
     "tune",
 ]
