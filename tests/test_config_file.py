@@ -187,7 +187,7 @@ def test_a_tracked_benchmark_logs_the_file_as_flat_params(tmp_path, mlflow_uri, 
     sha = hashlib.sha256((tmp_path / "c.toml").read_bytes()).hexdigest()
     assert f"model parameters from c.toml (sha256 {sha[:12]})" in out
     results = json.loads((tmp_path / "out.json").read_text())
-    assert results["models"]["ease"]["params"] == {"l2": 7.0, "max_memory": 1e9}
+    assert results["models"]["ease"]["params"] == {"l2": 7.0, "max_memory": 1e9, "dtype": "float32"}
     client = tracking.client(mlflow_uri)
     parent = client.get_run(results["models"]["ease"]["mlflow_run_id"]).data.tags["mlflow.parentRunId"]
     params = client.get_run(parent).data.params

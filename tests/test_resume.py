@@ -114,3 +114,16 @@ def test_resume_refuses_settings_an_unknown_target_and_a_finished_run(mlflow_uri
     assert main(["benchmark", "--dataset", "ml-100k", "--models", "popularity", "--tracking-uri", mlflow_uri,
                  "--no-progress", "--data-dir", str(tmp_path), "--checkpoint-every", "-1"]) == 2
     assert "--checkpoint-every -1" in capsys.readouterr().err
+
+
+def test_a_checkpoint_folder_that_cannot_be_made_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("")
+    code = main(["benchmark", "--dataset", "no-such.csv", "--models", "mult-dae", "--no-tracking",
+                 "--checkpoint-dir", "a-file/sub"])
+    err = capsys.readouterr().err
+    assert code == 2 and "a-file is a file, not a folder" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+    assert main(["benchmark", "--dataset", "no-such.csv", "--models", "mult-dae", "--no-tracking",
+                 "--checkpoint-dir", "new/folders"]) == 2  # no such data set: nothing was trained
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # the folders made for the check are gone

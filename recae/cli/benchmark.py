@@ -60,7 +60,15 @@ def run(args: argparse.Namespace) -> int:
         config = options.config_from_args(args, models=tuple(args.models), track=args.track, tuned=args.tuned, register=args.register)
         if args.checkpoint_every < 0:
             raise UsageError(f"--checkpoint-every {args.checkpoint_every}: expected a number of epochs ≥ 0 (0: no checkpoints)")
-        checkpoints = BenchmarkCheckpoints.new(args.checkpoint_dir, args.checkpoint_every) if args.checkpoint_every else None
+        checkpoints = None
+        if args.checkpoint_every:
+            checkpoints = BenchmarkCheckpoints.new(args.checkpoint_dir, args.checkpoint_every)
+            # a folder the first save could not write would cost the epochs before it;
+            # the folders made to find out are removed (the first save makes them again)
+            made = [p for p in (checkpoints.folder, *checkpoints.folder.parents) if not p.exists()]
+            check_output_path(checkpoints.folder / "benchmark.json")
+            for folder in made:
+                folder.rmdir()
     tracker = options.tracker_for(config)
     result = run_benchmark(config, tracker, checkpoints=checkpoints)
     print()

@@ -7,8 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from recae.errors import ModelFitError
-from recae.models import EASE, EDLAE
-from recae.models import gram
+from recae.models import EASE, EDLAE, gram
 from tests.conftest import planted_blocks
 
 
