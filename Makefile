@@ -30,7 +30,7 @@ test: install
 	$(BIN)/pytest -q
 
 bench: install
-	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check recae tests benchmarks

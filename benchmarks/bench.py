@@ -17,16 +17,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from recae import data
-from recae.data.synthetic import power_law_interactions
-from recae.evaluation.metrics import evaluate
-from recae.evaluation.protocols import strong_generalization
 from recae.experiment.benchmark import BenchmarkConfig, run_benchmark
 from recae.experiment.tracker import NullTracker
-from recae.models import MultVAE, make_model
+from recae.files import write_json
+from recae.models import make_model
 from recae.serving import Catalog, item_popularity
 
 
@@ -142,42 +139,47 @@ def bench_mult_vae_ml1m(dataset: str = "ml-1m-lcfn") -> dict[str, Any]:
     }
 
 
-def bench_scale(n_users: int = 100_000, n_items: int = 20_000, epochs: int = 1) -> dict[str, Any]:
-    """Mult-VAE on synthetic ML-20M-like data: seconds per epoch, scoring throughput, memory."""
-    data = power_law_interactions(n_users=n_users, n_items=n_items)
-    split = strong_generalization(data, heldout_users=max(1, n_users // 10))
-    model = MultVAE(epochs=epochs, device="cpu")
-    start = time.perf_counter()
-    model.fit(split.train)
-    fit = time.perf_counter() - start
-    start = time.perf_counter()
-    result = evaluate(model, split.test_in, split.test_out, ks=(20, 100))
-    ev = time.perf_counter() - start
-    return {
-        "users x items": f"{n_users:,} x {n_items:,}",
-        "interactions": int(data.nnz),
-        "train users": int(split.train.shape[0]),
-        "seconds per epoch": fit / epochs,
-        "test users evaluated per second (full ranking)": split.test_in.shape[0] / ev,
-        "test ndcg_at_100 after the epochs": float(np.round(result.means()["ndcg_at_100"], 4)),
-    }
+def bench_scale_table(quick: bool) -> list[dict[str, Any]]:
+    """Mult-VAE's epoch and full-ranking pass at each size, as ratios to this machine's floor."""
+    import scale
+
+    labels = ["ml-1m-lcfn", *(scale.QUICK_SIZES if quick else scale.SIZES)]
+    sizes = {**scale.QUICK_SIZES, **scale.SIZES}
+    print("\nScale: Mult-VAE (600-200-600), one epoch and one full-ranking pass per size, 2 threads")
+    rows = scale.measure(labels, sizes)
+    table = pd.DataFrame(rows)[
+        ["data", "users", "items", "interactions", "epoch_s", "floor_s", "epoch_ratio", "train_users_per_s",
+         "train_peak_over_start_mb", "train_needed_mb", "eval_users_per_s", "eval_ratio",
+         "eval_peak_over_start_mb", "eval_needed_mb"]
+    ]
+    print(table.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
+    return rows
 
 
 def main() -> None:
     benches = {
+        "scale": None,
         "mult-vae-ml1m": ("Mult-VAE, paper defaults, on ml-1m-lcfn (given split)", "bench_mult_vae_ml1m"),
-        "scale": ("Mult-VAE on synthetic 100,000 users x 20,000 items (one epoch)", "bench_scale"),
         "recommend": (None, "bench_recommend"),
     }
     parser = argparse.ArgumentParser(prog="python benchmarks/bench.py", description="recae's benchmarks")
     parser.add_argument("--only", choices=list(benches), action="append", help="run only these (repeatable)")
+    parser.add_argument("--quick", action="store_true", help="small sizes only (minutes, for CI)")
+    parser.add_argument("--json", default="bench.json", metavar="PATH", help="where the figures go (default: %(default)s)")
     args = parser.parse_args()
+    figures: dict[str, Any] = {"quick": args.quick, "torch_threads": 2}
     for name in args.only or list(benches):
+        if name == "scale":
+            figures["scale"] = bench_scale_table(args.quick)
+            continue
         title, fn = benches[name]
         if title is None:
-            globals()[fn]()  # prints its own block
+            figures[name] = globals()[fn]()  # prints its own block
         else:
-            _print(title, _isolated(fn, {}))
+            figures[name] = _isolated(fn, {})
+            _print(title, figures[name])
+    write_json(args.json, figures)
+    print(f"\nfigures written to {args.json}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,159 @@
+"""Speed and memory at real sizes, as ratios to this machine's own floor (``make bench``).
+
+These machines are shared and noisy, so every time is divided by a floor
+measured in the same process a moment before:
+
+- the epoch floor: a dense matmul of the output layer's shape
+  (``batch × hidden · hidden × items``), timed, times 3 (forward + the two
+  backward products), times the number of batches of one epoch;
+- the scoring floor: the same matmul forward only (``eval_batch × hidden ·
+  hidden × items``), times the number of scoring batches.
+
+Each phase (one training epoch; one full-ranking pass over the held-out users)
+runs in a fresh process, so that its peak resident memory is its own; it is
+reported beside the bytes that phase cannot do without (the training matrix,
+the network with its gradients and Adam's two moments, one dense batch).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import resource
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import scipy.sparse as sp
+import torch
+
+#: Sizes measured: (label, users, items, mean items per user); None users: ml-1m-lcfn itself.
+SIZES: dict[str, tuple[int, int, float]] = {
+    "gowalla-size": (29_858, 40_981, 34.0),  # ~1.0M interactions
+    "ml-20m-size": (136_677, 20_108, 73.0),  # ~10M interactions
+    "100k-items": (50_000, 100_000, 40.0),
+}
+QUICK_SIZES: dict[str, tuple[int, int, float]] = {"quick-synthetic": (5_000, 8_000, 30.0)}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One measurement: a data set (a name or a synthetic size) and a model's shape."""
+
+    label: str
+    model: str = "mult-vae"
+    hidden: int = 600
+    latent: int = 200
+    batch: int = 500
+    eval_batch: int = 2000
+
+
+def load_matrix(label: str, sizes: dict[str, tuple[int, int, float]]) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
+    """Training rows, held-out users' fold-in rows and their targets (80/20 per user)."""
+    from recae import data
+    from recae.data.synthetic import power_law_interactions
+    from recae.evaluation.protocols import given_split, strong_generalization
+
+    if label == "ml-1m-lcfn":
+        raw = data.load("ml-1m-lcfn")
+        split = given_split(raw.train, raw.test, val_prop=0.2, seed=7, source=raw.source)
+        return split.refit_train, split.test_in, split.test_out
+    n_users, n_items, mean = sizes[label]
+    inter = power_law_interactions(n_users=n_users, n_items=n_items, mean_items_per_user=mean, seed=0)
+    split = strong_generalization(inter, heldout_users=max(1, n_users // 10), seed=0)
+    return split.train, split.test_in, split.test_out
+
+
+def matmul_seconds(rows: int, hidden: int, items: int, repeat: int = 5) -> float:
+    """Best-of-``repeat`` seconds of one float32 ``(rows × hidden) @ (hidden × items)`` in torch."""
+    a = torch.randn(rows, hidden)
+    b = torch.randn(hidden, items)
+    torch.mm(a, b)  # warm-up: allocation and kernel choice
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _rss_now_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _csr_bytes(X: sp.csr_matrix) -> int:
+    return int(X.data.nbytes + X.indices.nbytes + X.indptr.nbytes)
+
+
+def train_phase(case: Case, sizes: dict[str, tuple[int, int, float]]) -> dict[str, Any]:
+    """One training epoch of ``case.model`` (no validation), its floor, its memory."""
+    from recae.models import make_model
+
+    X, _, _ = load_matrix(case.label, sizes)
+    n_users, n_items = X.shape
+    base = _rss_now_mb()
+    floor = -(-n_users // case.batch) * 3 * matmul_seconds(case.batch, case.hidden, n_items)
+    model = make_model(case.model, epochs=1, hidden_dims=[case.hidden], latent_dim=case.latent,
+                       batch_size=case.batch, device="cpu")
+    start = time.perf_counter()
+    model.fit(X)
+    seconds = model.history_[0]["epoch_seconds"]
+    params = sum(p.numel() for p in model.module_.parameters())
+    needed = _csr_bytes(X) + params * 4 * 4 + case.batch * n_items * 4 * 3  # weights, grads, 2 moments; batch
+    return {
+        "users": n_users, "items": n_items, "interactions": int(X.nnz),
+        "epoch_s": seconds, "floor_s": floor, "epoch_ratio": seconds / floor,
+        "train_users_per_s": n_users / seconds, "fit_wall_s": time.perf_counter() - start,
+        "train_peak_mb": _peak_mb(), "train_peak_over_start_mb": _peak_mb() - base,
+        "train_needed_mb": needed / 2**20,
+    }
+
+
+def score_phase(case: Case, sizes: dict[str, tuple[int, int, float]]) -> dict[str, Any]:
+    """Full-ranking evaluation of the held-out users (untrained weights: the cost is the same)."""
+    from recae.evaluation.metrics import evaluate
+    from recae.models import make_model
+
+    X, X_in, X_out = load_matrix(case.label, sizes)
+    n_items = X.shape[1]
+    model = make_model(case.model, epochs=1, hidden_dims=[case.hidden], latent_dim=case.latent, device="cpu",
+                       eval_batch_size=case.eval_batch)
+    model.fit(X[: case.batch])  # one step: a fitted network of the right shape
+    base = _rss_now_mb()
+    floor = -(-X_in.shape[0] // case.eval_batch) * matmul_seconds(case.eval_batch, case.hidden, n_items)
+    start = time.perf_counter()
+    evaluate(model, X_in, X_out, ks=(20, 100), batch_size=case.eval_batch)
+    seconds = time.perf_counter() - start
+    return {
+        "eval_users": int(X_in.shape[0]), "eval_s": seconds, "eval_floor_s": floor, "eval_ratio": seconds / floor,
+        "eval_users_per_s": X_in.shape[0] / seconds,
+        "eval_peak_over_start_mb": _peak_mb() - base,
+        "eval_needed_mb": (case.eval_batch * n_items * 4 * 3) / 2**20,
+    }
+
+
+def isolated(fn: Any, *args: Any) -> dict[str, Any]:
+    """``fn(*args)`` in a fresh process (its own peak memory), with torch on 2 threads."""
+    with mp.get_context("spawn").Pool(1, initializer=torch.set_num_threads, initargs=(2,)) as pool:
+        return pool.apply(fn, args)
+
+
+def measure(labels: list[str], sizes: dict[str, tuple[int, int, float]]) -> list[dict[str, Any]]:
+    """Both phases of Mult-VAE (paper's shape: 600-200-600) for each of ``labels``."""
+    rows = []
+    for label in labels:
+        case = Case(label)
+        row: dict[str, Any] = {"data": label, "model": case.model}
+        row.update(isolated(train_phase, case, sizes))
+        row.update(isolated(score_phase, case, sizes))
+        rows.append(row)
+        print(f"  {label}: epoch {row['epoch_s']:.2f} s = {row['epoch_ratio']:.2f} × floor; "
+              f"scoring {row['eval_users_per_s']:,.0f} users/s = {row['eval_ratio']:.2f} × floor", flush=True)
+    return rows
+
+
+__all__ = ["QUICK_SIZES", "SIZES", "Case", "matmul_seconds", "measure"]
