@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
 import re
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from recae.experiment.benchmark import run_benchmark
 from recae.experiment.config import DEFAULT_MODELS, PRIMARY_METRIC, BenchmarkConfig
 from recae.experiment.resume import DEFAULT_EVERY, FOLDER_TAG, BenchmarkCheckpoints
 from recae.files import check_output_path
+from recae.models import distributed
 from recae.tracking import checkpoint_folder_of_run
 
 
@@ -39,6 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     options.add_output_arguments(bench, json_help="also write the results as JSON to PATH", no_tracking=True)
     bench.add_argument("--checkpoint-every", type=int, default=DEFAULT_EVERY, metavar="N", help="iterative models save their training state every N epochs, at each new best and at the end; 0: no checkpoints (default: %(default)s)")
     bench.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR", help="where each benchmark's checkpoint folder is made; removed when the benchmark completes (default: %(default)s)")
+    bench.add_argument("--distributed", action="store_true", help="data-parallel training over the processes torchrun starts (torchrun --nproc-per-node N -m recae.cli benchmark --distributed ...); rank 0 alone logs and writes; no checkpoints")
     bench.add_argument("--resume", metavar="RUN_ID|DIR", help="continue an interrupted benchmark from its checkpoints: its parent run id, or its checkpoint folder; its settings are the earlier command's")
     bench.set_defaults(func=run)
     _DEFAULTS.update({action.dest: action.default for action in bench._actions})
@@ -47,10 +51,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 #: Every option's default (filled in by add_parser), to tell what a --resume command sets.
 _DEFAULTS: dict[str, object] = {}
 #: Options that do not change what a resumed benchmark computes.
-_RESUME_OPTIONS = {"resume", "json", "tracking_uri", "data_dir", "progress", "checkpoint_dir", "func", "help", "command"}
+_RESUME_OPTIONS = {"resume", "distributed", "json", "tracking_uri", "data_dir", "progress", "checkpoint_dir", "func", "help", "command"}
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the benchmark; with ``--distributed``, as one rank of a data-parallel run."""
+    if not args.distributed:
+        return _run(args)
+    if args.resume:
+        raise UsageError("--resume continues a benchmark in one process; drop --distributed")
+    args.checkpoint_every = 0  # every rank would write the same state; a distributed run is not resumed
+    with distributed.session() as (rank, size):
+        if rank == 0:
+            print(f"data-parallel training over {size} processes (torch.distributed)")
+            return _run(args)
+        # the other ranks train and evaluate alike, and say and store nothing
+        quiet = argparse.Namespace(**{**vars(args), "track": False, "register": None, "json": None, "progress": False})
+        with contextlib.redirect_stdout(io.StringIO()):
+            _run(quiet)
+        return 0
+
+
+def _run(args: argparse.Namespace) -> int:
     """Run the benchmark, print the test metrics (and the comparison), write ``--json``."""
     if args.json:
         check_output_path(args.json)  # before any work: a bad path must not cost the run

@@ -29,6 +29,7 @@ from torch import nn
 from recae.checks import Constraint, Interval, ListOf
 from recae.errors import ModelFitError, UsageError
 from recae.evaluation.metrics import evaluate
+from recae.models import distributed
 from recae.models.base import EpochCallback, Recommender, Validation, iter_batches
 from recae.models.checkpoint import Checkpoint, fit_key
 from recae.models.nn import SparseBatch
@@ -269,14 +270,23 @@ class _Autoencoder(Recommender):
         net.train()
         sums: dict[str, float] = {}
         perm = rng.permutation(n_users)  # Liang et al. shuffle users every epoch
+        rank, size = distributed.world()
         for rows in iter_batches(n_users, self.batch_size):
-            loss, parts = self._batch_loss(net, X, perm[rows], update)
+            # data-parallel: this rank's shard of the global batch, its loss weighted by
+            # its share, the gradients summed over the ranks (recae.models.distributed)
+            users = perm[rows][rank::size]
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if len(users):
+                loss, parts = self._batch_loss(net, X, users, update)
+                (loss * (len(users) / (rows.stop - rows.start)) if size > 1 else loss).backward()
+                for key, value in parts.items():
+                    sums[key] = sums.get(key, 0.0) + value * len(users)
+            if size > 1:
+                distributed.average_gradients(net)
             optimizer.step()
             update += 1
-            for key, value in parts.items():
-                sums[key] = sums.get(key, 0.0) + value * (rows.stop - rows.start)
+        if size > 1:
+            sums = distributed.sum_over_ranks(sums)
         record: dict[str, float] = {"epoch": epoch}
         record.update({key: value / n_users for key, value in sums.items()})
         if not math.isfinite(record["loss"]):
