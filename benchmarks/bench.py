@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from recae import data
@@ -139,6 +140,47 @@ def bench_mult_vae_ml1m(dataset: str = "ml-1m-lcfn") -> dict[str, Any]:
     }
 
 
+def write_ml25m_like(path: Path, rows: int, seed: int = 0) -> None:
+    """A ``ratings.csv`` of ML-25M's shape: ``rows`` lines of userId,movieId,rating,timestamp."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    rng = np.random.default_rng(seed)
+    chunk = 5_000_000
+    with pacsv.CSVWriter(str(path), pa.schema([("userId", pa.int64()), ("movieId", pa.int64()),
+                                                  ("rating", pa.float64()), ("timestamp", pa.int64())])) as writer:
+        for start in range(0, rows, chunk):
+            n = min(chunk, rows - start)
+            writer.write_table(pa.table({
+                "userId": np.sort(rng.integers(1, 162_542, n)),
+                "movieId": (rng.pareto(1.2, n) * 50).astype(np.int64) % 209_172 + 1,
+                "rating": rng.integers(1, 11, n) / 2.0,
+                "timestamp": rng.integers(789_652_009, 1_574_327_703, n),
+            }))
+
+
+def read_csv_phase(path: str) -> dict[str, Any]:
+    """Read ``path`` as the command line does and build the interaction matrix; seconds, peak memory."""
+    start = time.perf_counter()
+    raw = data.load(path)
+    ratings = data.binarize(raw.ratings, threshold=3.5)
+    inter = data.to_interactions(ratings, source=path)
+    return {"rows": len(raw.ratings), "users": inter.n_users, "items": inter.n_items,
+            "interactions": int(inter.matrix.nnz), "seconds": time.perf_counter() - start}
+
+
+def bench_read_csv(quick: bool) -> dict[str, Any]:
+    """A 25M-row ``ratings.csv`` (ML-25M's shape; 2.5M with ``--quick``) into the interaction matrix."""
+    rows = 2_500_000 if quick else 25_000_095
+    with tempfile.TemporaryDirectory(prefix="recae-bench-") as tmp:
+        path = Path(tmp) / "ratings.csv"
+        write_ml25m_like(path, rows)
+        out = _isolated("read_csv_phase", {"path": str(path)})
+        out["file_mb"] = path.stat().st_size / 2**20
+    _print(f"Reading a {rows:,}-row ratings.csv (ML-25M's shape) into the interaction matrix", out)
+    return out
+
+
 def bench_scale_table(quick: bool) -> list[dict[str, Any]]:
     """Mult-VAE's epoch and full-ranking pass at each size, as ratios to this machine's floor."""
     import scale
@@ -159,6 +201,7 @@ def bench_scale_table(quick: bool) -> list[dict[str, Any]]:
 def main() -> None:
     benches = {
         "scale": None,
+        "read-csv": None,
         "mult-vae-ml1m": ("Mult-VAE, paper defaults, on ml-1m-lcfn (given split)", "bench_mult_vae_ml1m"),
         "recommend": (None, "bench_recommend"),
     }
@@ -171,6 +214,9 @@ def main() -> None:
     for name in args.only or list(benches):
         if name == "scale":
             figures["scale"] = bench_scale_table(args.quick)
+            continue
+        if name == "read-csv":
+            figures["read_csv"] = bench_read_csv(args.quick)
             continue
         title, fn = benches[name]
         if title is None:
