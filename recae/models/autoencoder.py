@@ -26,12 +26,13 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from recae.checks import Constraint, Interval, ListOf
-from recae.errors import ModelFitError, UsageError
+from recae.checks import Constraint, Interval, ListOf, check_k
+from recae.errors import DataError, ModelFitError, UsageError
 from recae.evaluation.metrics import evaluate
 from recae.models import distributed
-from recae.models.base import EpochCallback, Recommender, Validation, iter_batches
+from recae.models.base import EpochCallback, Recommender, Validation, check_matrix, iter_batches
 from recae.models.checkpoint import Checkpoint, fit_key
+from recae.models.device import dense_on_device, device_topk
 from recae.models.nn import SparseBatch
 
 #: The metric early stopping selects on (the paper: validation NDCG@100).
@@ -53,10 +54,11 @@ def resolve_device(device: str | int) -> torch.device:
 
 def _to_batch(X: sp.csr_matrix, device: torch.device) -> torch.Tensor | SparseBatch:
     """One batch of rows for the network: kept sparse on the CPU (cheaper first layer),
-    densified on an accelerator, where dense products are fast."""
+    densified on an accelerator, where dense products are fast (sent as CSR arrays,
+    densified there: :func:`recae.models.device.dense_on_device`)."""
     if device.type == "cpu":
         return SparseBatch.from_scipy(X, device)
-    return torch.from_numpy(X.toarray()).to(device, non_blocking=True)
+    return dense_on_device(X, device)
 
 
 @dataclass
@@ -301,6 +303,37 @@ class _Autoencoder(Recommender):
         net.eval()
         result = evaluate(self, *validation, ks=(100,), batch_size=self.eval_batch_size)
         return result.means()[SELECTION_METRIC]
+
+    #: Whether ``_logits`` of a batch are the model's scores (CDAE folds users in first).
+    _scores_are_logits: ClassVar[bool] = True
+
+    def recommend(
+        self, X: sp.spmatrix, k: int, exclude_seen: bool = True, allowed: np.ndarray | None = None,
+        batch_size: int = 1000,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`Recommender.recommend`; on an accelerator the scores stay there and only
+        the lists come back (:meth:`_recommend_on_device`)."""
+        if not self.is_fitted or self.device_.type == "cpu" or not self._scores_are_logits:
+            return super().recommend(X, k, exclude_seen, allowed, batch_size)
+        return self._recommend_on_device(X, k, exclude_seen, allowed, batch_size)
+
+    def _recommend_on_device(
+        self, X: sp.spmatrix, k: int, exclude_seen: bool, allowed: np.ndarray | None, batch_size: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores, masking and top-k of each batch on the model's device (any device)."""
+        X = check_matrix(X, "input", self.n_items_)
+        k = min(check_k(k), self.n_items_)
+        if allowed is not None and np.asarray(allowed).shape != (self.n_items_,):
+            raise DataError(f"allowed must be a boolean mask of shape ({self.n_items_},), got {np.asarray(allowed).shape}")
+        items = np.empty((X.shape[0], k), dtype=np.int64)
+        scores = np.empty((X.shape[0], k), dtype=np.float32)
+        net = self.module_.eval()
+        with torch.no_grad():
+            for rows in iter_batches(X.shape[0], batch_size):
+                batch = X[rows]
+                logits = self._logits(net, _to_batch(batch, self.device_)).float()
+                items[rows], scores[rows] = device_topk(logits, k, batch if exclude_seen else None, allowed)
+        return items, scores
 
     def _score(self, X: sp.csr_matrix) -> np.ndarray:
         net = self.module_

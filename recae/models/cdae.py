@@ -124,6 +124,7 @@ class CDAE(_Autoencoder):
     """
 
     name = "cdae"
+    _scores_are_logits = False  # a history is folded in before it is scored
     _input_weight = "items_in"
     _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
         **{k: v for k, v in _Autoencoder._parameter_constraints.items() if k not in _NOT_TAKEN},

@@ -1,0 +1,47 @@
+"""The GPU path's transfers and top-k, run on the CPU against the numpy path they replace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from recae.evaluation.ranking import topk
+from recae.models import make_model
+from recae.models.device import dense_on_device, device_topk
+from tests.conftest import planted_blocks
+
+
+def test_a_batch_densified_on_the_device_is_the_batch():
+    X = sp.random(30, 50, density=0.1, format="csr", random_state=0, dtype=np.float32)
+    np.testing.assert_array_equal(dense_on_device(X, torch.device("cpu")).numpy(), X.toarray())
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_device_topk_gives_the_numpy_lists_with_masks_ties_and_padding(ties):
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 4, (40, 25)).astype(np.float32) if ties else rng.standard_normal((40, 25)).astype(np.float32)
+    exclude = sp.random(40, 25, density=0.5, format="lil", random_state=1)
+    exclude[0] = 1.0  # a user who has seen everything: a list of padding only
+    exclude = sp.csr_matrix(exclude)
+    allowed = rng.random(25) < 0.8
+    expected = topk(scores.copy(), 20, exclude=exclude, allowed=allowed)  # k beyond what most rows have left
+    got = device_topk(torch.from_numpy(scores.copy()), 20, exclude=exclude, allowed=allowed)
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(got[1], expected[1])
+    assert (got[0][0] == -1).all()
+
+
+@pytest.mark.parametrize("name", ["mult-vae", "recvae", "vasp"])
+def test_a_model_ranked_on_the_device_lists_what_the_shared_path_lists(name):
+    X, _ = planted_blocks()
+    params = {"mult-vae": {"hidden_dims": [16], "latent_dim": 4},
+              "recvae": {"hidden_dim": 16, "latent_dim": 4},
+              "vasp": {"hidden_dim": 16, "latent_dim": 4, "encoder_layers": 1, "decoder_layers": 1}}[name]
+    model = make_model(name, epochs=1, device="cpu", **params).fit(X)
+    allowed = np.arange(X.shape[1]) % 5 != 0
+    shared = model.recommend(X, 10, allowed=allowed)
+    on_device = model._recommend_on_device(X, 10, True, allowed, batch_size=37)
+    np.testing.assert_array_equal(on_device[0], shared[0])
+    np.testing.assert_allclose(on_device[1], shared[1], rtol=1e-6)
