@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+import torch
 
 from recae import tracking
 from recae.cli import build_parser, main
@@ -151,9 +152,15 @@ def test_config_is_frozen_and_create_puts_options_in_canonical_form():
         config.ks = (20,)  # type: ignore[misc]
     explicit = BenchmarkConfig.create(models=("ease",), model_params={"ease": {"max_memory": 5.0}}, max_memory=1e9)
     assert explicit.model_params == {"ease": {"max_memory": 5.0}}  # the model's own value wins
+    on_cpu = BenchmarkConfig.create(models=("mult-vae", "ease", "recvae"), device="cpu",
+                                    model_params={"recvae": {"device": "auto"}})
+    assert on_cpu.model_params == {"mult-vae": {"device": "cpu"}, "recvae": {"device": "auto"}}
+    if not torch.cuda.is_available():
+        with pytest.raises(UsageError, match="device='cuda' was asked for, but CUDA is not available here"):
+            BenchmarkConfig.create(models=("mult-vae",), device="cuda")
     assert list(BenchmarkConfig().to_dict()) == [
         "dataset", "models", "model_params", "min_rating", "min_user_items", "min_item_users", "heldout_users",
-        "test_prop", "val_prop", "refit", "seed", "ks", "topn_sample_users", "columns", "max_memory", "data_dir",
+        "test_prop", "val_prop", "refit", "seed", "ks", "topn_sample_users", "columns", "max_memory", "device", "data_dir",
         "tracking_uri", "track", "progress", "tuned", "register", "config_file", "config_file_sha256",
     ]
 

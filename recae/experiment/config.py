@@ -18,6 +18,7 @@ from recae.errors import UsageError
 from recae.evaluation.inputs import check_heldout_users, check_probability, check_seed
 from recae.experiment.config_file import merge_params, read_config_file
 from recae.models import REGISTRY, get_model_class, make_model
+from recae.models.autoencoder import resolve_device
 
 #: The models a benchmark trains when none are named: the autoencoders and every baseline.
 DEFAULT_MODELS: tuple[str, ...] = ("mult-vae", "mult-dae", "ease", "als", "bpr", "item-knn", "popularity")
@@ -70,6 +71,9 @@ class BenchmarkConfig:
     columns: dict[str, str] = field(default_factory=dict)
     #: Memory budget in bytes for models that estimate theirs (EASE's ``max_memory``).
     max_memory: float | None = None
+    #: The torch device of every model that takes one (``"cpu"``, ``"cuda"``,
+    #: ``"cuda:1"``, ``"auto"``); None leaves each model's own default.
+    device: str | None = None
     data_dir: str | None = None
     tracking_uri: str | None = None
     track: bool = True
@@ -113,7 +117,7 @@ class BenchmarkConfig:
             file = read_config_file(options["config_file"])
             params = merge_params(file.params_for(models), params)
             options.update(config_file=file.path, config_file_sha256=file.sha256)
-        params = _params_with_memory(params, models, options.get("max_memory"))
+        params = _params_with_memory(params, models, options.get("max_memory"), options.get("device"))
         return cls(**{**options, "models": models, "ks": ks, "model_params": params})
 
     def __post_init__(self) -> None:
@@ -137,7 +141,7 @@ class BenchmarkConfig:
         expected = {
             "models": tuple(self.models),
             "ks": canonical_ks(self.ks),
-            "model_params": _params_with_memory(self.model_params, self.models, self.max_memory),
+            "model_params": _params_with_memory(self.model_params, self.models, self.max_memory, self.device),
         }
         for name, value in expected.items():
             if getattr(self, name) != value:
@@ -187,6 +191,8 @@ def _check_settings(config: BenchmarkConfig) -> None:
     check_probability(config.test_prop, "test_prop")
     check_probability(config.val_prop, "val_prop")
     check_params({name: getattr(config, name) for name in _SETTING_CONSTRAINTS}, _SETTING_CONSTRAINTS)
+    if config.device is not None:
+        resolve_device(config.device)  # --device cuda without a GPU is refused here, before any work
 
 
 def canonical_ks(ks: Iterable[int]) -> tuple[int, ...]:
@@ -195,15 +201,19 @@ def canonical_ks(ks: Iterable[int]) -> tuple[int, ...]:
 
 
 def _params_with_memory(
-    model_params: Mapping[str, Mapping[str, Any]], models: Sequence[str], max_memory: float | None
+    model_params: Mapping[str, Mapping[str, Any]], models: Sequence[str], max_memory: float | None,
+    device: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """``model_params`` copied, with ``max_memory`` set for each of ``models`` that takes it
-    and has none of its own (an unknown model is left for the registry to name)."""
+    """``model_params`` copied, with ``max_memory`` and ``device`` (when given) set for each
+    of ``models`` that takes them and has none of its own (an unknown model is left for
+    the registry to name)."""
     out = {name: dict(params) for name, params in model_params.items()}
-    if max_memory is not None:
+    for key, value in (("max_memory", max_memory), ("device", device)):
+        if value is None:
+            continue
         for name in models:
-            if name in REGISTRY and "max_memory" in REGISTRY[name].param_names():
-                out.setdefault(name, {}).setdefault("max_memory", max_memory)
+            if name in REGISTRY and key in REGISTRY[name].param_names():
+                out.setdefault(name, {}).setdefault(key, value)
     return out
 
 
