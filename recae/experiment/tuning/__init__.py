@@ -33,21 +33,17 @@ trial's run ends FAILED, with its error as the tag ``error``).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import optuna
 import pandas as pd
-from optuna.storages.journal import JournalFileBackend
-from tqdm.auto import tqdm
 
-from recae.errors import DataError, MemoryBudgetError, ModelFitError, UsageError
+from recae.errors import ModelFitError, UsageError
 from recae.evaluation.inputs import check_seed
 from recae.evaluation.metrics import evaluate
 from recae.evaluation.protocols import Split
@@ -56,10 +52,9 @@ from recae.experiment.config import PRIMARY_METRIC, BenchmarkConfig
 from recae.experiment.results import ModelResult, TrialOutcome, TuningResult, trial_counts
 from recae.experiment.search_space import FixedTrial, draw_params
 from recae.experiment.tracker import BEST_PREFIX, TRIAL_KIND, TUNE_KIND, Run, Tracker
+from recae.experiment.tuning.study import TRIAL_ERRORS, open_study, optimize, quiet_optuna
 from recae.models import get_model_class, make_model
 
-#: Errors that fail one trial (recorded, the search goes on); any other error ends the search.
-TRIAL_ERRORS: tuple[type[Exception], ...] = (ModelFitError, MemoryBudgetError)
 #: Pruning of iterative models: no pruning in the first trials, nor in a trial's first epochs.
 PRUNER_STARTUP_TRIALS = 5
 PRUNER_WARMUP_EPOCHS = 10
@@ -78,7 +73,7 @@ def check_search_space(model: str, fixed: Mapping[str, Any] | None = None) -> No
     cls = get_model_class(model)
     fixed = dict(fixed or {})
     make_model(model, **fixed)  # an unknown parameter fails here, naming it
-    with _quiet_optuna():
+    with quiet_optuna():
         trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
         space = cls.search_space(FixedTrial(trial, fixed))
     if not space:
@@ -89,17 +84,6 @@ def check_search_space(model: str, fixed: Mapping[str, Any] | None = None) -> No
             f"every parameter model {model!r} searches is fixed by --param or --config ({', '.join(sorted(space))}); "
             "there is nothing to tune"
         )
-
-
-@contextlib.contextmanager
-def _quiet_optuna() -> Iterator[None]:
-    """Optuna's own log (a line per trial, a traceback per caught error) off for a while."""
-    before = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    try:
-        yield
-    finally:
-        optuna.logging.set_verbosity(before)
 
 
 # ---------------------------------------------------------------- a trial
@@ -294,7 +278,8 @@ def tune(
         if fixed:
             parent.log_params(fixed, prefix="fixed.")
         objective = Objective(model, fixed, split, config.ks, parent, tags)
-        _optimize(objective, study, n_trials, timeout, config.progress)
+        optimize(objective, model, lambda: [t.value for t in objective.trials if t.state == "COMPLETE" and t.value is not None],
+                 study, n_trials, timeout, config.progress)
         best = _best_trial(parent, objective.trials, study, model)
         final = _refit_best(parent, model, best, split, config)
         result = TuningResult(
@@ -333,68 +318,6 @@ def _pruner(model: str, prune: bool) -> optuna.pruners.BasePruner:
     if prune and get_model_class(model).uses_validation:
         return optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS, n_warmup_steps=PRUNER_WARMUP_EPOCHS)
     return optuna.pruners.NopPruner()
-
-
-def open_study(
-    storage: str | None, study_name: str | None, sampler_seed: int, pruner: optuna.pruners.BasePruner
-) -> tuple[optuna.Study, int]:
-    """The study the trials go into, and the seed of its TPE sampler.
-
-    Without ``storage``, a new study in memory, sampled with ``sampler_seed``.
-    With it, the study ``study_name`` in ``storage``, created by the first
-    worker and joined by the others: ``journal:PATH`` (Optuna's journal file,
-    safe for processes on one machine or on a shared file system) or a
-    database URL (``sqlite:///tune.db``, ``postgresql://...``). Each worker's
-    sampler is seeded with ``sampler_seed`` and its process id, so that
-    workers started at once do not draw the same parameters; a shared search
-    is therefore not repeatable draw for draw.
-
-    Raises ``UsageError`` for one of ``storage`` and ``study_name`` without the
-    other, and ``DataError`` naming ``storage`` when it cannot be opened.
-    """
-    if (storage is None) != (study_name is None):
-        raise UsageError("--storage and --study go together: the storage of a shared study and its name")
-    if storage is None:
-        sampler = optuna.samplers.TPESampler(seed=sampler_seed)
-        with _quiet_optuna():
-            return optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner), sampler_seed
-    seed = (sampler_seed * 1_000_003 + os.getpid()) % 2**32
-    try:
-        if storage.startswith("journal:"):
-            backend: Any = optuna.storages.JournalStorage(JournalFileBackend(storage.removeprefix("journal:")))
-        else:
-            backend = optuna.storages.RDBStorage(storage)
-        with _quiet_optuna():
-            study = optuna.create_study(
-                storage=backend, study_name=study_name, load_if_exists=True, direction="maximize",
-                sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner,
-            )
-    except Exception as e:  # Optuna, SQLAlchemy and the file system each raise their own
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise DataError(f"--storage {storage}: cannot open the study {study_name!r} ({first})") from None
-    return study, seed
-
-
-def _optimize(objective: Objective, study: optuna.Study, n_trials: int, timeout: float | None, progress: bool) -> None:
-    """Run trials (maximising the objective) until ``study`` holds ``n_trials`` of them (in any
-    state, from any worker), with a progress bar showing this worker's best value."""
-    remaining = n_trials - len(study.trials)
-    bar = tqdm(total=max(remaining, 0), desc=f"tune {objective.model}", unit="trial", disable=not progress)
-
-    def after_trial(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
-        bar.update(1)
-        best = [t.value for t in objective.trials if t.state == "COMPLETE"]
-        if best:
-            bar.set_postfix({f"best val {PRIMARY_METRIC}": f"{max(best):.4f}"})
-
-    if remaining <= 0:
-        return
-    with bar, _quiet_optuna():
-        # the callback stops a worker of a shared study once the study holds n_trials trials
-        study.optimize(
-            objective, n_trials=remaining, timeout=timeout, catch=TRIAL_ERRORS,
-            callbacks=[after_trial, optuna.study.MaxTrialsCallback(n_trials, states=None)],
-        )
 
 
 def _best_trial(parent: Run, trials: list[TrialOutcome], study: optuna.Study, model: str) -> TrialOutcome:
@@ -456,5 +379,6 @@ __all__ = [
     "check_search_space",
     "draw_params",
     "open_study",
+    "optimize",
     "tune",
 ]
