@@ -94,6 +94,13 @@ def add_config_argument(parser: argparse.ArgumentParser, help: str) -> None:
     parser.add_argument("--config", metavar="FILE", help=help)
 
 
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--model`` (a logged model's URI or a local folder) and ``--tracking-uri``, for the
+    commands that read a model (``recommend``, ``similar``)."""
+    parser.add_argument("--model", required=True, metavar="MODEL_URI", help="an MLflow model URI (runs:/<run_id>/model, models:/<name>@champion) or a local model folder")
+    parser.add_argument("--tracking-uri", help="MLflow store that resolves runs:/ and models:/ URIs (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
+
+
 def add_dataset_argument(parser: argparse.ArgumentParser) -> None:
     """``--dataset``: a named data set or a path."""
     parser.add_argument("--dataset", default="ml-100k", help="a data set name (ml-100k, ml-1m, ml-10m, ml-20m, ml-25m, ml-latest-small) or a path (default: %(default)s)")

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from recae.checks import check_k
-from recae.cli.options import add_min_rating_argument
+from recae.cli.options import add_min_rating_argument, add_model_arguments
 from recae.errors import UsageError
 from recae.serving import TopN, read_history, read_id_list, write_table
 from recae.tracking import load_topn
@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "under a temporary name and renamed when complete."
         ),
     )
-    rec.add_argument("--model", required=True, metavar="MODEL_URI", help="an MLflow model URI (runs:/<run_id>/model, models:/<name>@champion) or a local model folder")
+    add_model_arguments(rec)
     rec.add_argument("--out", required=True, metavar="PATH", help="output file: .parquet or .csv")
     rec.add_argument("--k", type=int, default=20, help="items per user (default: %(default)s)")
     rec.add_argument("--history", metavar="FILE", help="histories to score: a user,item table (CSV/TSV/Parquet), a MovieLens ratings file, an adjacency list (.txt), or JSON {user: [items]}; default: the training users' stored histories")
@@ -38,7 +38,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     rec.add_argument("--items-allow", metavar="FILE", help="recommend only these items (one id per line, or a CSV with an 'item' column)")
     rec.add_argument("--items-deny", metavar="FILE", help="never recommend these items (same format)")
     rec.add_argument("--batch-size", type=int, default=1000, help="users scored at once; memory grows with batch size × items (default: %(default)s)")
-    rec.add_argument("--tracking-uri", help="MLflow store that resolves runs:/ and models:/ URIs (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
     rec.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     rec.set_defaults(func=run)
 

@@ -137,6 +137,11 @@ class ALS(Recommender):
     def _score(self, X: sp.csr_matrix) -> np.ndarray:
         return self.fold_in(X) @ self.item_factors_.T
 
+    def item_vectors(self) -> np.ndarray:
+        """The item factors (n_items × factors)."""
+        self._check_fitted()
+        return self.item_factors_
+
     def _get_state(self) -> dict[str, np.ndarray]:
         return {"item_factors": self.item_factors_}
 

@@ -304,6 +304,43 @@ class Recommender(abc.ABC):
             )
         return items, scores
 
+    # ---------------------------------------------------------- similar items
+    def item_vectors(self) -> np.ndarray:
+        """One vector per item, (n_items × d), whose cosine similarity is this model's item
+        similarity (an autoencoder's decoder rows, a factor model's item factors);
+        ``UsageError`` for a model that has none."""
+        raise UsageError(
+            f"model {self.name!r} has no item vectors; similar items come from the autoencoders "
+            "(but VASP and the blend), EASE, EDLAE, ALS, BPR and item-kNN"
+        )
+
+    def item_similarity(self, items: np.ndarray) -> np.ndarray:
+        """How similar each of ``items`` (indices) is to every item: float32 (len(items), n_items).
+
+        The cosine of :meth:`item_vectors`; linear models override it with their
+        item × item weights.
+        """
+        V = np.asarray(self.item_vectors(), dtype=np.float64)
+        norms = np.linalg.norm(V, axis=1)
+        U = V / np.where(norms > 0, norms, 1.0)[:, None]
+        return (U[items] @ U.T).astype(np.float32)
+
+    def similar_items(self, items: Any, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` items most similar to each of ``items`` (indices), the item itself left out.
+
+        Returns items (int64, len(items) × k, best first, ``-1`` padding) and
+        their similarities (float32), as :meth:`recommend` does for users.
+        """
+        self._check_fitted()
+        items = np.asarray(items, dtype=np.int64).reshape(-1)
+        bad = items[(items < 0) | (items >= self.n_items_)]
+        if len(bad):
+            raise DataError(f"item index {int(bad[0])} is outside the model's {self.n_items_} items")
+        k = min(check_k(k), max(self.n_items_ - 1, 1))
+        scores = np.array(self.item_similarity(items), dtype=np.float32)
+        scores[np.arange(len(items)), items] = -np.inf  # an item is not its own neighbour
+        return topk(scores, k)
+
     # ----------------------------------------------------------- persistence
     @abc.abstractmethod
     def _get_state(self) -> dict[str, np.ndarray]:

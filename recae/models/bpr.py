@@ -266,6 +266,11 @@ class BPR(Recommender):
         f = users.shape[1]
         return users @ self.item_factors_[:, :f].T + self.item_factors_[:, f][None, :]
 
+    def item_vectors(self) -> np.ndarray:
+        """The item factors without the bias column (n_items × factors)."""
+        self._check_fitted()
+        return self.item_factors_[:, :-1]
+
     def _get_state(self) -> dict[str, np.ndarray]:
         return {
             "item_factors": self.item_factors_,

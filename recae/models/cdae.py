@@ -197,6 +197,11 @@ class CDAE(_Autoencoder):
         n_users = getattr(self, "_n_users", 0)
         return CDAENet(n_items, int(self.hidden_dim), n_users, self.hidden_activation)
 
+    def item_vectors(self) -> np.ndarray:
+        """The output weights W′: item i's weights over the hidden layer (n_items × hidden)."""
+        self._check_fitted()
+        return self.module_.items_out.detach().cpu().numpy()
+
     def _n_items_from_state(self, state: dict[str, np.ndarray]) -> int:
         return int(np.asarray(state[self._input_weight]).shape[0])  # one row per item
 

@@ -84,6 +84,10 @@ class EASE(Recommender):
         np.fill_diagonal(P, 0.0)
         self.weights_ = P if P.dtype == np.float32 else P.astype(np.float32)
 
+    def item_similarity(self, items: np.ndarray) -> np.ndarray:
+        """Row i of B: how much a history holding item i adds to each item's score."""
+        return self.weights_[items]
+
     def _score(self, X: sp.csr_matrix) -> np.ndarray:
         return np.asarray(X @ self.weights_, dtype=np.float32)
 

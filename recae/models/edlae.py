@@ -165,6 +165,13 @@ class EDLAE(Recommender):
         self.decoder_ = (E * shrink[None, :] * column[:, None]).astype(np.float32)
         self.diagonal_ = (beta - low_diag * column).astype(np.float32)
 
+    def item_similarity(self, items: np.ndarray) -> np.ndarray:
+        """Row i of B: how much a history holding item i adds to each item's score
+        (low rank: its encoder row against the decoder; the diagonal is left out)."""
+        if self.rank is None:
+            return self.weights_[items]
+        return self.encoder_[items] @ self.decoder_.T
+
     def _score(self, X: sp.csr_matrix) -> np.ndarray:
         if self.rank is None:
             return np.asarray(X @ self.weights_, dtype=np.float32)

@@ -84,6 +84,10 @@ class ItemKNN(Recommender):
     def _score(self, X: sp.csr_matrix) -> np.ndarray:
         return (X @ self.similarity_).toarray().astype(np.float32)
 
+    def item_similarity(self, items: np.ndarray) -> np.ndarray:
+        """The kept neighbours' similarities (zero for the others)."""
+        return self.similarity_[items].toarray().astype(np.float32)
+
     def _get_state(self) -> dict[str, np.ndarray]:
         S = self.similarity_
         return {

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -105,6 +106,11 @@ class MultVAE(_Autoencoder):
 
     def _logits(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return net(x)[0]
+
+    def item_vectors(self) -> np.ndarray:
+        """The output layer's rows: item i's weights over the last hidden layer (n_items × hidden)."""
+        self._check_fitted()
+        return self.module_.decoder[-1].weight.detach().cpu().numpy()
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:

@@ -163,6 +163,11 @@ class RecVAE(_Autoencoder):
     def _logits(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return net.decoder(net.encoder(x)[0])
 
+    def item_vectors(self) -> np.ndarray:
+        """The linear decoder's rows: item i's weights over the latent code (n_items × latent)."""
+        self._check_fitted()
+        return self.module_.decoder.weight.detach().cpu().numpy()
+
     def _n_items_from_state(self, state: dict[str, np.ndarray]) -> int:
         return int(np.asarray(state[self._input_weight]).shape[0])  # one row per item
 

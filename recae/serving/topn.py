@@ -85,6 +85,28 @@ class TopN:
         """
         return map_history(history, self.catalog, users, source)
 
+    def similar(self, items: Any, k: int = 10, source: str = "--item") -> pd.DataFrame:
+        """The ``k`` items most similar to each of ``items`` (raw ids), by the model's item
+        similarity (:meth:`recae.models.base.Recommender.similar_items`).
+
+        Columns ``item_id, rank, similar_item_id, score``, best first. An id the
+        model does not know is a ``DataError`` naming it (and ``source``).
+        """
+        raw = np.atleast_1d(np.asarray(items, dtype=object))
+        pos = self.catalog.item_positions(raw)
+        if (pos < 0).any():
+            unknown = raw[pos < 0][0]
+            raise DataError(f"{source}: item {unknown!r} is not an item the model knows")
+        top, scores = self.model.similar_items(pos, k)
+        keep = top >= 0
+        ranks = np.broadcast_to(np.arange(1, top.shape[1] + 1), top.shape)
+        return pd.DataFrame({
+            "item_id": np.repeat(self.catalog.item_ids[pos], top.shape[1])[keep.ravel()],
+            "rank": ranks[keep],
+            "similar_item_id": self.catalog.item_ids[top[keep]],
+            "score": scores[keep],
+        })
+
     def known(self, users: Any | None = None) -> Histories:
         """The stored histories of the training users (all, or those listed in ``users``).
 
