@@ -13,10 +13,10 @@ from tests.conftest import planted_blocks
 
 #: Settings that learn the planted blocks in well under a second.
 MODELS = {
-    "mult-vae": {"epochs": 60, "hidden_dims": [32], "latent_dim": 8, "batch_size": 40, "total_anneal_steps": 100},
-    "mult-dae": {"epochs": 60, "hidden_dims": [32], "latent_dim": 8, "batch_size": 40},
-    "recvae": {"epochs": 10, "hidden_dim": 32, "latent_dim": 8, "batch_size": 40, "lr": 5e-3},
-    "cdae": {"epochs": 30, "hidden_dim": 8, "batch_size": 40},
+    "mult-vae": {"epochs": 15, "hidden_dims": [32], "latent_dim": 8, "batch_size": 40, "total_anneal_steps": 100},
+    "mult-dae": {"epochs": 15, "hidden_dims": [32], "latent_dim": 8, "batch_size": 40},
+    "recvae": {"epochs": 5, "hidden_dim": 32, "latent_dim": 8, "batch_size": 40, "lr": 5e-3},
+    "cdae": {"epochs": 10, "hidden_dim": 8, "batch_size": 40},
     "ease": {"l2": 10.0},
     "edlae": {"l2": 10.0},
     "als": {"factors": 8, "iterations": 10},

@@ -137,6 +137,9 @@ class ALS(Recommender):
     def _score(self, X: sp.csr_matrix) -> np.ndarray:
         return self.fold_in(X) @ self.item_factors_.T
 
+    def _embed(self, X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray | None]:
+        return self.fold_in(X), None  # the user factors, item factors held fixed
+
     def item_vectors(self) -> np.ndarray:
         """The item factors (n_items × factors)."""
         self._check_fitted()

@@ -304,6 +304,23 @@ class _Autoencoder(Recommender):
         result = evaluate(self, *validation, ks=(100,), batch_size=self.eval_batch_size)
         return result.means()[SELECTION_METRIC]
 
+    def _codes(self, net: nn.Module, x: torch.Tensor | SparseBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A batch's codes and (variational models) their variances; subclasses that have codes."""
+        return super()._embed(sp.csr_matrix((0, 0)))  # type: ignore[return-value]  # raises UsageError
+
+    def _embed(self, X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray | None]:
+        net = self.module_.eval()
+        codes, variances = [], []
+        with torch.no_grad():
+            for rows in iter_batches(X.shape[0], self.eval_batch_size):
+                code, var = self._codes(net, _to_batch(X[rows], self.device_))
+                codes.append(code.float().cpu().numpy())
+                if var is not None:
+                    variances.append(var.float().cpu().numpy())
+        width = self.latent_dim if hasattr(self, "latent_dim") else 0
+        out = np.concatenate(codes) if codes else np.zeros((0, int(width)), dtype=np.float32)
+        return out, (np.concatenate(variances) if variances else None)
+
     #: Whether ``_logits`` of a batch are the model's scores (CDAE folds users in first).
     _scores_are_logits: ClassVar[bool] = True
 

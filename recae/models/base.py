@@ -304,6 +304,21 @@ class Recommender(abc.ABC):
             )
         return items, scores
 
+    # ------------------------------------------------------------- embeddings
+    def embed_users(self, X: sp.spmatrix) -> tuple[np.ndarray, np.ndarray | None]:
+        """Each history's code: float32 (n × d), and for variational models the code's
+        variance (n × d; None otherwise). ``UsageError`` for a model without codes."""
+        self._check_fitted()
+        X = check_matrix(X, "input", self.n_items_)
+        codes, variances = self._embed(X)
+        return np.asarray(codes, dtype=np.float32), None if variances is None else np.asarray(variances, dtype=np.float32)
+
+    def _embed(self, X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray | None]:
+        raise UsageError(
+            f"model {self.name!r} gives no user codes; embeddings come from Mult-VAE, Mult-DAE, "
+            "RecVAE, CDAE, ALS and BPR"
+        )
+
     # ---------------------------------------------------------- similar items
     def item_vectors(self) -> np.ndarray:
         """One vector per item, (n_items × d), whose cosine similarity is this model's item

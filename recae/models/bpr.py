@@ -266,6 +266,9 @@ class BPR(Recommender):
         f = users.shape[1]
         return users @ self.item_factors_[:, :f].T + self.item_factors_[:, f][None, :]
 
+    def _embed(self, X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray | None]:
+        return self.fold_in(X), None  # the user factors, item factors held fixed
+
     def item_vectors(self) -> np.ndarray:
         """The item factors without the bias column (n_items × factors)."""
         self._check_fitted()

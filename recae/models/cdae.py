@@ -197,6 +197,17 @@ class CDAE(_Autoencoder):
         n_users = getattr(self, "_n_users", 0)
         return CDAENet(n_items, int(self.hidden_dim), n_users, self.hidden_activation)
 
+    def _embed(self, X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray | None]:
+        """The hidden layer z = h(Wᵀx + b + V_u), with V_u folded in as for scoring."""
+        self._validate_params(self._FOLD_IN_PARAMS)
+        net = self.module_.eval()
+        out = np.empty((X.shape[0], int(self.hidden_dim)), dtype=np.float32)
+        for rows in iter_batches(X.shape[0], self.eval_batch_size):
+            input_sum, user_nodes = self._fold_in_batch(net, Histories.from_scipy(X[rows], self.device_))
+            with torch.no_grad():
+                out[rows] = net.hidden(input_sum, user_nodes).cpu().numpy()
+        return out, None
+
     def item_vectors(self) -> np.ndarray:
         """The output weights W′: item i's weights over the hidden layer (n_items × hidden)."""
         self._check_fitted()

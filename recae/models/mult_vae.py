@@ -107,6 +107,10 @@ class MultVAE(_Autoencoder):
     def _logits(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return net(x)[0]
 
+    def _codes(self, net: nn.Module, x: torch.Tensor | SparseBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        mu, logvar = net.encode(x)  # q(z|x) = N(μ, σ²)
+        return mu, logvar.exp()
+
     def item_vectors(self) -> np.ndarray:
         """The output layer's rows: item i's weights over the last hidden layer (n_items × hidden)."""
         self._check_fitted()

@@ -127,6 +127,14 @@ class MultDAENet(nn.Module):
         dims = [n_items, *hidden_dims, latent_dim, *reversed(hidden_dims), n_items]
         self.layers = _mlp(dims)
         self.dropout = nn.Dropout(dropout)
+        self.bottleneck = len(hidden_dims)  # the index of the layer that outputs the code
+
+    def encode(self, x: torch.Tensor | SparseBatch) -> torch.Tensor:
+        """x: (batch, I) → the code (batch, latent): tanh of the bottleneck layer, what the decoder reads."""
+        h = _input_layer(x, self.layers[0], self.dropout)
+        for layer in self.layers[1 : self.bottleneck + 1]:
+            h = layer(torch.tanh(h))
+        return torch.tanh(h)
 
     def forward(self, x: torch.Tensor | SparseBatch) -> torch.Tensor:
         """x: (batch, I) histories → (batch, I) logits."""

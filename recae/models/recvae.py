@@ -16,6 +16,7 @@ from recae.models.autoencoder import _Autoencoder, _to_batch
 from recae.models.base import EpochCallback, Validation, iter_batches
 from recae.models.checkpoint import Checkpoint
 from recae.models.likelihoods import multinomial_nll
+from recae.models.nn import SparseBatch
 from recae.models.recvae_nn import (
     PRIOR_WEIGHTS,
     WIDE_LOGVAR,
@@ -162,6 +163,10 @@ class RecVAE(_Autoencoder):
 
     def _logits(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return net.decoder(net.encoder(x)[0])
+
+    def _codes(self, net: nn.Module, x: torch.Tensor | SparseBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        mu, logvar = net.encoder(x, dropout=False)  # q(z|x) = N(μ, σ²)
+        return mu, logvar.exp()
 
     def item_vectors(self) -> np.ndarray:
         """The linear decoder's rows: item i's weights over the latent code (n_items × latent)."""

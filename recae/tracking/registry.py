@@ -10,6 +10,7 @@ of an experiment as a table, to compare them.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from mlflow.exceptions import MlflowException
 from recae.errors import UsageError
 from recae.experiment.tracker import BEST_PREFIX, CHAMPION, TUNE_KIND, TunedParams
 from recae.tracking.store import open_store, use_store
+from recae.tracking.store import tracking_uri as tracking_uri_of
 
 
 def model_uri_of_run(run_id: str, name: str = "model") -> str:
@@ -161,6 +163,23 @@ def checkpoint_folder_of_run(run_id: str, tag: str, dest: Path, tracking_uri: st
     except (MlflowException, OSError) as e:
         raise UsageError(f"--resume {run_id}: {folder} is gone and its logged copy cannot be read ({e})") from None
     return target / "checkpoints"
+
+
+def log_files_to_run(model_uri: str, files: list[str], directory: str, tracking_uri: str | None = None) -> str | None:
+    """Add ``files`` as artifacts under ``directory`` of the run that logged the model
+    ``model_uri`` (``runs:/...`` or ``models:/...``; outputs made from that model:
+    embeddings, maps). Returns that run's id, or None (nothing logged) for a local folder
+    or a model no run logged."""
+    if not re.match(r"^(runs|models):/", model_uri):
+        return None
+    use_store(open_store(tracking_uri, create=False))
+    run_id = mlflow.models.get_model_info(model_uri).run_id
+    if run_id is None:
+        return None
+    mlflow_client = mlflow.MlflowClient(tracking_uri_of(tracking_uri))
+    for file in files:
+        mlflow_client.log_artifact(run_id, file, directory)
+    return run_id
 
 
 def _finished_searches(model: str, dataset: str, protocol: str, tracking_uri: str | None) -> pd.DataFrame:

@@ -1,0 +1,77 @@
+"""Embeddings: identical histories share a code; users of disjoint taste clusters separate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recae import tracking
+from recae.cli import main
+from recae.errors import UsageError
+from recae.models import make_model
+from recae.serving import Catalog, item_popularity, save_bundle
+from recae.tracking import MlflowTracker
+from tests.conftest import planted_blocks
+
+MODELS = {
+    "mult-vae": {"epochs": 15, "hidden_dims": [32], "latent_dim": 8, "batch_size": 40, "total_anneal_steps": 100},
+    "mult-dae": {"epochs": 15, "hidden_dims": [32], "latent_dim": 8, "batch_size": 40},
+    "recvae": {"epochs": 5, "hidden_dim": 32, "latent_dim": 8, "batch_size": 40, "lr": 5e-3},
+    "cdae": {"epochs": 10, "hidden_dim": 8, "batch_size": 40},
+    "als": {"factors": 8, "iterations": 10},
+    "bpr": {"factors": 8, "iterations": 50},
+}
+
+
+def _probe_accuracy(codes: np.ndarray, labels: np.ndarray) -> float:
+    """Nearest-centroid accuracy, centroids from the even rows, scored on the odd rows."""
+    fit, test = np.arange(0, len(codes), 2), np.arange(1, len(codes), 2)
+    centroids = np.stack([codes[fit][labels[fit] == c].mean(axis=0) for c in np.unique(labels)])
+    distances = ((codes[test][:, None, :] - centroids[None]) ** 2).sum(axis=2)
+    return float((distances.argmin(axis=1) == labels[test]).mean())
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_codes_separate_taste_clusters_and_identical_histories_share_a_code(name):
+    X, blocks = planted_blocks(n_users=300, n_items=60, n_blocks=3, density=0.5, noise=0.02)
+    model = make_model(name, **MODELS[name]).fit(X)
+    codes, variances = model.embed_users(X)
+    assert codes.shape[0] == 300 and codes.dtype == np.float32
+    assert (variances is not None) == (name in ("mult-vae", "recvae"))
+    assert _probe_accuracy(codes, blocks) >= 0.9, name
+    again, _ = model.embed_users(X[[5, 5]])  # the same history twice
+    # equal up to float rounding (CDAE's fold-in steps run batched)
+    np.testing.assert_allclose(again[0], again[1], rtol=1e-5, atol=1e-6)
+
+
+def test_a_model_without_codes_says_so():
+    X, _ = planted_blocks()
+    with pytest.raises(UsageError, match="'ease' gives no user codes"):
+        make_model("ease", l2=10.0).fit(X).embed_users(X)
+    with pytest.raises(UsageError, match="'vasp' gives no user codes"):
+        make_model("vasp", epochs=1, hidden_dim=8, latent_dim=4, encoder_layers=1, decoder_layers=1).fit(X).embed_users(X)
+
+
+def test_recae_embed_writes_codes_vectors_and_a_map_and_logs_them_to_the_models_run(tmp_path, mlflow_uri, capsys):
+    X, _ = planted_blocks()
+    model = make_model("mult-vae", **MODELS["mult-vae"]).fit(X)
+    catalog = Catalog(np.arange(60) + 100, item_popularity(X), np.arange(X.shape[0]) + 1000, X)
+    folder = save_bundle(model, catalog, tmp_path / "m")
+    args = ["embed", "--model", str(folder), "--out", str(tmp_path / "u.parquet"), "--items", str(tmp_path / "i.csv"),
+            "--map", str(tmp_path / "map.png")]
+    assert main(args) == 0
+    users = pd.read_parquet(tmp_path / "u.parquet")
+    assert list(users.columns) == ["user_id", *(f"z{i}" for i in range(8)), *(f"var{i}" for i in range(8))]
+    assert users["user_id"].tolist() == list(range(1000, 1000 + X.shape[0]))
+    items = pd.read_csv(tmp_path / "i.csv")
+    assert items["item_id"].tolist() == list(range(100, 160)) and items.shape[1] == 1 + 32
+    assert (tmp_path / "map.png").read_bytes()[:4] == b"\x89PNG"
+    with MlflowTracker(mlflow_uri).run("e", "r", tags={}) as run:
+        uri = run.log_model(model, catalog)
+    assert main(["embed", "--model", uri, "--out", str(tmp_path / "u2.csv"), "--tracking-uri", mlflow_uri]) == 0
+    logged = [a.path for a in tracking.client(mlflow_uri).list_artifacts(run.run_id, "embeddings")]
+    assert logged == ["embeddings/u2.csv"]
+    capsys.readouterr()
+    assert main(["embed", "--model", str(folder), "--out", str(tmp_path / "x.csv"), "--map-items"]) == 2
+    assert "--map-items draws the map --map names" in capsys.readouterr().err
