@@ -321,6 +321,32 @@ class _Autoencoder(Recommender):
         out = np.concatenate(codes) if codes else np.zeros((0, int(width)), dtype=np.float32)
         return out, (np.concatenate(variances) if variances else None)
 
+    def _decode_prior(self, net: nn.Module, z: torch.Tensor) -> torch.Tensor:
+        """Decoder logits of codes ``z`` drawn from the prior; generative subclasses override it."""
+        raise NotImplementedError
+
+    def _sample(self, lengths: np.ndarray, seed: int) -> sp.csr_matrix:
+        """Codes z ~ N(0, I), their decoder logits, then ``lengths[u]`` items without replacement
+        by the Gumbel top-k trick (the k largest of logits + Gumbel noise are a draw without
+        replacement from the softmax)."""
+        if type(self)._decode_prior is _Autoencoder._decode_prior:
+            return super()._sample(lengths, seed)
+        net = self.module_.eval()
+        generator = torch.Generator(device="cpu").manual_seed(int(seed))
+        indptr = np.concatenate([[0], np.cumsum(lengths)])
+        indices = np.empty(int(indptr[-1]), dtype=np.int64)
+        with torch.no_grad():
+            for rows in iter_batches(len(lengths), self.eval_batch_size):
+                n = rows.stop - rows.start
+                z = torch.randn(n, int(self.latent_dim), generator=generator).to(self.device_)
+                logits = self._decode_prior(net, z).float().cpu()
+                gumbel = -torch.log(-torch.log(torch.rand(logits.shape, generator=generator).clamp_min(1e-20)))
+                order = torch.argsort(logits + gumbel, dim=1, descending=True).numpy()
+                for i, u in enumerate(range(rows.start, rows.stop)):
+                    indices[indptr[u] : indptr[u + 1]] = np.sort(order[i, : lengths[u]])
+        data = np.ones(len(indices), dtype=np.float32)
+        return sp.csr_matrix((data, indices, indptr), shape=(len(lengths), self.n_items_))
+
     #: Whether ``_logits`` of a batch are the model's scores (CDAE folds users in first).
     _scores_are_logits: ClassVar[bool] = True
 

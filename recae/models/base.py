@@ -319,6 +319,23 @@ class Recommender(abc.ABC):
             "RecVAE, CDAE, ALS and BPR"
         )
 
+    # -------------------------------------------------------- synthetic users
+    def sample_histories(self, lengths: Any, seed: int = 0) -> sp.csr_matrix:
+        """Synthetic histories drawn from a generative model: for each requested length n,
+        a code from the prior p(z), then n distinct items drawn from the decoder's
+        multinomial p(x|z) without replacement. ``UsageError`` for other models."""
+        self._check_fitted()
+        lengths = np.asarray(lengths, dtype=np.int64).reshape(-1)
+        if (lengths < 1).any():
+            raise DataError(f"a synthetic history needs at least one item, got length {int(lengths.min())}")
+        return self._sample(np.minimum(lengths, self.n_items_), seed)
+
+    def _sample(self, lengths: np.ndarray, seed: int) -> sp.csr_matrix:
+        raise UsageError(
+            f"model {self.name!r} is not generative; synthetic users come from Mult-VAE and RecVAE "
+            "(a code from the prior through the decoder)"
+        )
+
     # ---------------------------------------------------------- similar items
     def item_vectors(self) -> np.ndarray:
         """One vector per item, (n_items × d), whose cosine similarity is this model's item

@@ -111,6 +111,9 @@ class MultVAE(_Autoencoder):
         mu, logvar = net.encode(x)  # q(z|x) = N(μ, σ²)
         return mu, logvar.exp()
 
+    def _decode_prior(self, net: nn.Module, z: torch.Tensor) -> torch.Tensor:
+        return net.decode(z)
+
     def item_vectors(self) -> np.ndarray:
         """The output layer's rows: item i's weights over the last hidden layer (n_items × hidden)."""
         self._check_fitted()

@@ -168,6 +168,9 @@ class RecVAE(_Autoencoder):
         mu, logvar = net.encoder(x, dropout=False)  # q(z|x) = N(μ, σ²)
         return mu, logvar.exp()
 
+    def _decode_prior(self, net: nn.Module, z: torch.Tensor) -> torch.Tensor:
+        return net.decoder(z)  # z from N(0, I), the composite prior's standard component
+
     def item_vectors(self) -> np.ndarray:
         """The linear decoder's rows: item i's weights over the latent code (n_items × latent)."""
         self._check_fitted()

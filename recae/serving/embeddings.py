@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from matplotlib.figure import Figure
 
 from recae.errors import UsageError
@@ -69,4 +70,21 @@ def map_figure(points: np.ndarray, activity: np.ndarray, title: str) -> Figure:
     return fig
 
 
-__all__ = ["METHODS", "item_table", "map_2d", "map_figure", "user_table"]
+
+
+def synthetic_users(
+    model: Recommender, training: sp.csr_matrix, n: int, item_ids: np.ndarray, seed: int = 0
+) -> tuple[pd.DataFrame, sp.csr_matrix]:
+    """``n`` synthetic histories from a generative model, their lengths drawn from the
+    training histories' lengths: a ``user_id, item_id`` frame (ids ``synthetic-0`` …,
+    raw item ids) and the matrix."""
+    lengths = np.diff(training.indptr)
+    lengths = lengths[lengths > 0]
+    drawn = np.random.default_rng(seed).choice(lengths, size=n, replace=True)
+    X = model.sample_histories(drawn, seed=seed)
+    rows = np.repeat(np.arange(n), np.diff(X.indptr))
+    frame = pd.DataFrame({"user_id": [f"synthetic-{u}" for u in rows], "item_id": item_ids[X.indices]})
+    return frame, X
+
+
+__all__ = ["METHODS", "item_table", "map_2d", "map_figure", "synthetic_users", "user_table"]
