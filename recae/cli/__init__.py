@@ -21,7 +21,7 @@ import threading
 import warnings
 from collections.abc import Sequence
 
-from recae.cli import benchmark, embed, fetch, recommend, sample, serve, similar, tune
+from recae.cli import anomalies, benchmark, embed, fetch, recommend, sample, serve, similar, tune
 from recae.cli.options import parse_model_params
 from recae.errors import RecaeError, Terminated
 
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Autoencoder recommenders (Mult-VAE, Mult-DAE) evaluated against baselines, tracked in MLflow.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (benchmark, tune, recommend, similar, embed, sample, serve, fetch):
+    for command in (benchmark, tune, recommend, similar, embed, sample, anomalies, serve, fetch):
         command.add_parser(sub)
     return parser
 

@@ -56,7 +56,8 @@ def power_law_interactions(
     per_taste = []
     for t in range(n_tastes):
         p = np.where(taste_of_item == t, popularity, 0.0)
-        per_taste.append(p / p.sum())
+        # a taste no item was dealt (small catalogues) draws from the whole catalogue
+        per_taste.append(p / p.sum() if p.sum() > 0 else global_p)
     # Draw with replacement (vectorised per taste), then drop duplicate pairs:
     # popular items repeat, so users end up with about a third fewer items than
     # drawn at the defaults (45 per user on average), which is fine for timing.
@@ -75,3 +76,46 @@ def power_law_interactions(
     X.sum_duplicates()
     X.data[:] = 1.0
     return Interactions(X, np.arange(n_users), np.arange(n_items), source=f"synthetic {n_users}x{n_items}")
+
+
+#: The kinds of bot :func:`inject_bots` makes.
+BOT_KINDS = ("random", "popular", "block")
+
+
+def inject_bots(
+    X: sp.csr_matrix, share: float = 0.02, block_size: int = 30, seed: int | np.random.Generator = 0
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """``X`` with ``share`` × its users added as bots, a third of each kind, and each row's kind.
+
+    - ``random``: as many items as a real history drawn at random holds, uniformly;
+    - ``popular``: that many of the most popular items;
+    - ``block``: one fixed block of ``block_size`` unpopular items (popularity
+      ranks from the middle of the catalogue on), the same for every such bot.
+
+    Returns the matrix (real users first, then the bots) and an int array:
+    0 for a real user, 1 + the index of the bot's kind in :data:`BOT_KINDS`.
+    """
+    rng = np.random.default_rng(seed)
+    X = sp.csr_matrix(X, dtype=np.float32)
+    n_users, n_items = X.shape
+    popularity = X.getnnz(axis=0)
+    by_popularity = np.argsort(-popularity, kind="stable")
+    lengths = X.getnnz(axis=1)
+    lengths = np.minimum(lengths[lengths > 0], n_items)
+    per_kind = max(1, int(round(share * n_users / len(BOT_KINDS))))
+    block = by_popularity[n_items // 2 : n_items // 2 + block_size]
+    rows: list[np.ndarray] = []
+    for kind in BOT_KINDS:
+        for _ in range(per_kind):
+            length = int(rng.choice(lengths))
+            if kind == "random":
+                rows.append(rng.choice(n_items, size=length, replace=False))
+            elif kind == "popular":
+                rows.append(by_popularity[:length])
+            else:
+                rows.append(block)
+    indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
+    bots = sp.csr_matrix((np.ones(indptr[-1], dtype=np.float32), np.concatenate(rows), indptr), shape=(len(rows), n_items))
+    bots.sort_indices()
+    labels = np.concatenate([np.zeros(n_users, dtype=np.int64), np.repeat(np.arange(1, len(BOT_KINDS) + 1), per_kind)])
+    return sp.vstack([X, bots], format="csr"), labels

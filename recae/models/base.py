@@ -27,6 +27,7 @@ import scipy.sparse as sp
 
 from recae.checks import Constraint, check_k, check_params, check_positive_int
 from recae.errors import DataError, NotFittedError, UsageError
+from recae.evaluation.anomalies import mean_log_loss
 from recae.evaluation.ranking import topk
 from recae.models.checkpoint import Checkpoint
 from recae.models.persistence import jsonable, read_model_dir, write_model_dir
@@ -318,6 +319,30 @@ class Recommender(abc.ABC):
             f"model {self.name!r} gives no user codes; embeddings come from Mult-VAE, Mult-DAE, "
             "RecVAE, CDAE, ALS and BPR"
         )
+
+    # ------------------------------------------------------ reconstruction
+    def reconstruction_nll(self, X: sp.spmatrix, batch_size: int = 1000) -> np.ndarray:
+        """Each history's mean −log p(i | x) over its own items, p the model's multinomial
+        reconstruction given the whole history: float64 (n,), NaN for an empty history.
+        ``UsageError`` for a model whose scores are not a multinomial's logits."""
+        self._check_fitted()
+        if not self._multinomial_scores():
+            raise UsageError(
+                f"model {self.name!r} has no multinomial reconstruction; reconstruction likelihoods "
+                "come from Mult-VAE, Mult-DAE (likelihood = multinomial) and RecVAE"
+            )
+        X = check_matrix(X, "input", self.n_items_)
+        out = np.empty(X.shape[0], dtype=np.float64)
+        for rows in iter_batches(X.shape[0], batch_size):
+            scores = self.score(X[rows]).astype(np.float64)
+            scores -= scores.max(axis=1, keepdims=True)
+            log_probs = scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
+            out[rows] = mean_log_loss(log_probs, X[rows])
+        return out
+
+    def _multinomial_scores(self) -> bool:
+        """Whether :meth:`score` gives the logits of a multinomial over the items."""
+        return False
 
     # -------------------------------------------------------- synthetic users
     def sample_histories(self, lengths: Any, seed: int = 0) -> sp.csr_matrix:

@@ -69,6 +69,9 @@ class MultDAE(_Autoencoder):
     def _codes(self, net: nn.Module, x: torch.Tensor | SparseBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
         return net.encode(x), None
 
+    def _multinomial_scores(self) -> bool:
+        return self.likelihood == "multinomial"
+
     def item_vectors(self) -> np.ndarray:
         """The output layer's rows: item i's weights over the last hidden layer (n_items × hidden)."""
         self._check_fitted()

@@ -114,6 +114,9 @@ class MultVAE(_Autoencoder):
     def _decode_prior(self, net: nn.Module, z: torch.Tensor) -> torch.Tensor:
         return net.decode(z)
 
+    def _multinomial_scores(self) -> bool:
+        return self.likelihood == "multinomial"
+
     def item_vectors(self) -> np.ndarray:
         """The output layer's rows: item i's weights over the last hidden layer (n_items × hidden)."""
         self._check_fitted()

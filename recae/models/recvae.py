@@ -171,6 +171,9 @@ class RecVAE(_Autoencoder):
     def _decode_prior(self, net: nn.Module, z: torch.Tensor) -> torch.Tensor:
         return net.decoder(z)  # z from N(0, I), the composite prior's standard component
 
+    def _multinomial_scores(self) -> bool:
+        return True
+
     def item_vectors(self) -> np.ndarray:
         """The linear decoder's rows: item i's weights over the latent code (n_items × latent)."""
         self._check_fitted()

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from matplotlib.figure import Figure
 
 from recae.errors import UsageError
+from recae.evaluation.anomalies import anomaly_scores, popularity_nll
 from recae.models.base import Recommender
 from recae.serving.histories import Histories
 
@@ -87,4 +88,18 @@ def synthetic_users(
     return frame, X
 
 
-__all__ = ["METHODS", "item_table", "map_2d", "map_figure", "synthetic_users", "user_table"]
+
+
+def anomaly_table(model: Recommender, histories: Histories, popularity: np.ndarray) -> pd.DataFrame:
+    """``user_id, score, nll, popularity_nll``, most anomalous first (see :mod:`recae.evaluation.anomalies`);
+    users without a known item are left out."""
+    keep = np.diff(histories.X.indptr) > 0
+    X = histories.X[keep]
+    nll = model.reconstruction_nll(X)
+    pop = popularity_nll(X, popularity)
+    frame = pd.DataFrame({"user_id": histories.user_ids[keep], "score": anomaly_scores(nll, pop),
+                          "nll": nll, "popularity_nll": pop})
+    return frame.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
+
+
+__all__ = ["METHODS", "anomaly_table", "item_table", "map_2d", "map_figure", "synthetic_users", "user_table"]
