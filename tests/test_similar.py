@@ -57,7 +57,7 @@ def test_recae_similar_lists_an_items_neighbours_in_raw_ids(tmp_path, capsys):
     assert all((int(r[2]) - 7) // 10 % 3 == (int(r[0]) - 7) // 10 % 3 for r in rows)  # same planted group
     frame = TopN.load(folder).similar([17], 3)
     assert list(frame.columns) == ["item_id", "rank", "similar_item_id", "score"] and len(frame) == 3
-    assert main(["similar", "--model", str(folder), "--item", "18"]) == 1
+    assert main(["similar", "--model", str(folder), "--item", "18"]) == 2
     assert "--item: item '18' is not an item the model knows" in capsys.readouterr().err
     assert main(["similar", "--model", str(folder), "--item", "17", "--out", str(tmp_path / "s.csv")]) == 0
     assert (tmp_path / "s.csv").read_text().startswith("item_id,rank,similar_item_id,score")

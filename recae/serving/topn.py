@@ -27,7 +27,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from recae.checks import check_k
-from recae.errors import DataError
+from recae.errors import DataError, UsageError
 from recae.evaluation.ranking import topk
 from recae.models.base import Recommender, iter_batches
 from recae.serving.catalog import (
@@ -90,13 +90,13 @@ class TopN:
         similarity (:meth:`recae.models.base.Recommender.similar_items`).
 
         Columns ``item_id, rank, similar_item_id, score``, best first. An id the
-        model does not know is a ``DataError`` naming it (and ``source``).
+        model does not know is a ``UsageError`` naming it (and ``source``).
         """
         raw = np.atleast_1d(np.asarray(items, dtype=object))
         pos = self.catalog.item_positions(raw)
         if (pos < 0).any():
             unknown = raw[pos < 0][0]
-            raise DataError(f"{source}: item {unknown!r} is not an item the model knows")
+            raise UsageError(f"{source}: item {unknown!r} is not an item the model knows")
         top, scores = self.model.similar_items(pos, k)
         keep = top >= 0
         ranks = np.broadcast_to(np.arange(1, top.shape[1] + 1), top.shape)
