@@ -70,6 +70,14 @@ def _memory(text: str) -> float:
     return float(match.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}[match.group(2)]
 
 
+def _time_cut(text: str) -> float | str:
+    """``"0.8"`` → 0.8 (a quantile), anything else stays text (a date, checked with the split)."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def _min_rating(text: str) -> float | None:
     """``"none"`` → None (keep every rating), else the threshold as a float."""
     return None if text.lower() == "none" else float(text)
@@ -110,6 +118,9 @@ def add_split_arguments(parser: argparse.ArgumentParser) -> None:
     """The split seed, protocol and preprocessing options ``benchmark`` and ``tune`` share."""
     parser.add_argument("--seed", type=int, default=98765, help="seed of the split (default: %(default)s, the reference code's)")
     parser.add_argument("--heldout-users", type=_heldout, default=0.1, help="validation and, separately, test users: a count or a fraction (default: %(default)s)")
+    parser.add_argument("--protocol", choices=["strong", "weak", "temporal"], help="rating files: strong generalization (default; Liang et al.), weak generalization (every user trains, a random share of each user's items tests), or temporal (with --time-cut or --last-k)")
+    parser.add_argument("--time-cut", type=_time_cut, metavar="Q|DATE", help="--protocol temporal: interactions from this time on test, a quantile of the timestamps (0.8) or a date (2003-01-01)")
+    parser.add_argument("--last-k", type=int, metavar="K", help="--protocol temporal: each user's last K interactions by timestamp test")
     parser.add_argument("--test-prop", type=float, default=0.2, help="fraction of each held-out user's items used as targets (default: %(default)s)")
     parser.add_argument("--val-prop", type=float, default=0.2, help="given split: fraction of each user's train items held out for validation (default: %(default)s)")
     parser.add_argument("--no-refit", dest="refit", action="store_false", help="given split: do not refit on the full train rows after selection")
@@ -154,6 +165,9 @@ def config_from_args(args: argparse.Namespace, **fields: Any) -> BenchmarkConfig
         min_user_items=args.min_user_items,
         min_item_users=args.min_item_users,
         heldout_users=args.heldout_users,
+        protocol=args.protocol,
+        time_cut=args.time_cut,
+        last_k=args.last_k,
         test_prop=args.test_prop,
         val_prop=args.val_prop,
         refit=args.refit,

@@ -36,9 +36,9 @@ import scipy.sparse as sp
 from recae.data import Interactions
 from recae.errors import DataError
 from recae.evaluation.inputs import check_heldout_users, check_probability, check_seed
-from recae.evaluation.split import GIVEN, STRONG, Split
+from recae.evaluation.split import GIVEN, ROWWISE, STRONG, Split
 
-__all__ = ["GIVEN", "STRONG", "Split", "given_split", "strong_generalization"]
+__all__ = ["GIVEN", "ROWWISE", "STRONG", "Split", "given_split", "strong_generalization"]
 
 
 def _holdout_rows(
@@ -193,8 +193,15 @@ def given_split(
     seed: int = 98765,
     min_items_to_split: int = 5,
     source: str = "",
+    protocol: str = GIVEN,
+    info: dict | None = None,
 ) -> Split:
     """Build the given-split protocol from train and test (user, item) frames.
+
+    The weak-generalization and temporal protocols
+    (:mod:`recae.evaluation.temporal`) make their train and test frames and
+    build their split here, under their own ``protocol`` name, with ``info``
+    (their parameters) added to the split's.
 
     Parameters
     ----------
@@ -232,7 +239,7 @@ def given_split(
     has_val = np.diff(holdout.indptr) > 0
     has_test = np.diff(target.indptr) > 0
     split = Split(
-        protocol=GIVEN,
+        protocol=protocol,
         train=fit_rows,
         val_in=fit_rows[has_val],
         val_out=holdout[has_val],
@@ -249,6 +256,7 @@ def given_split(
             "min_items_to_split": min_items_to_split,
             "users_without_test_items": int((~has_test).sum()),
             **counts,
+            **(info or {}),
         },
     )
     split.check()

@@ -17,10 +17,16 @@ import scipy.sparse as sp
 
 from recae.errors import DataError
 
-__all__ = ["GIVEN", "STRONG", "Split"]
+__all__ = ["GIVEN", "ROWWISE", "STRONG", "TEMPORAL_GLOBAL", "TEMPORAL_USER", "WEAK", "Split"]
 
 STRONG = "strong-generalization"
 GIVEN = "given"
+WEAK = "weak-generalization"
+TEMPORAL_GLOBAL = "temporal-global"
+TEMPORAL_USER = "temporal-last-k"
+#: The protocols whose test input is each user's train row (and whose validation is
+#: carved from the train rows): built by :func:`recae.evaluation.protocols.given_split`.
+ROWWISE = (GIVEN, WEAK, TEMPORAL_GLOBAL, TEMPORAL_USER)
 
 
 @dataclass(frozen=True)
@@ -30,7 +36,8 @@ class Split:
     Attributes
     ----------
     protocol : str
-        ``"strong-generalization"`` or ``"given"``.
+        ``"strong-generalization"``, or one of :data:`ROWWISE` (``"given"``,
+        ``"weak-generalization"``, ``"temporal-global"``, ``"temporal-last-k"``).
     train : CSR (n_train_users, n_items)
         What models are fitted on while they are selected.
     val_in, val_out : CSR (n_val_users, n_items)
@@ -108,7 +115,7 @@ class Split:
         self._check_heldout()
         if self.protocol == STRONG:
             self._check_users_disjoint()
-        elif self.protocol == GIVEN:
+        elif self.protocol in ROWWISE:
             self._check_validation_from_train()
         else:
             raise DataError(f"split: unknown protocol {self.protocol!r}")

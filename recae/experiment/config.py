@@ -60,6 +60,12 @@ class BenchmarkConfig:
     min_user_items: int = 5
     min_item_users: int = 0
     heldout_users: int | float = 0.1
+    #: Rating files only: ``None`` or ``"strong"`` (strong generalization), ``"weak"``
+    #: (every user trains; a random share of each user's items tests) or ``"temporal"``
+    #: (``time_cut``: a quantile in (0, 1) or a date; or ``last_k``: each user's last k).
+    protocol: str | None = None
+    time_cut: float | str | None = None
+    last_k: int | None = None
     test_prop: float = 0.2
     val_prop: float = 0.2
     refit: bool = True
@@ -172,6 +178,9 @@ class BenchmarkConfig:
         return dict(self.model_params.get(name, {}))
 
 
+#: The protocols a rating file can be split by (None: strong generalization).
+PROTOCOLS = (None, "strong", "weak", "temporal")
+
 #: The values of the settings that no lower layer's check function covers
 #: (see :func:`recae.checks.check_params`).
 _SETTING_CONSTRAINTS: dict[str, list[Constraint]] = {
@@ -181,6 +190,7 @@ _SETTING_CONSTRAINTS: dict[str, list[Constraint]] = {
     "ks": [ListOf(Interval(int, 1, None))],
     "topn_sample_users": [Interval(int, 0, None)],
     "max_memory": [Interval(float, 0, None, closed="neither"), None],
+    "last_k": [Interval(int, 1, None), None],
 }
 
 
@@ -191,6 +201,13 @@ def _check_settings(config: BenchmarkConfig) -> None:
     check_probability(config.test_prop, "test_prop")
     check_probability(config.val_prop, "val_prop")
     check_params({name: getattr(config, name) for name in _SETTING_CONSTRAINTS}, _SETTING_CONSTRAINTS)
+    if config.protocol not in PROTOCOLS:
+        raise UsageError(f"--protocol {config.protocol!r}: expected one of {', '.join(p for p in PROTOCOLS if p)}")
+    temporal = config.protocol == "temporal"
+    if temporal and (config.time_cut is None) == (config.last_k is None):
+        raise UsageError("--protocol temporal takes either --time-cut (a quantile or a date) or --last-k")
+    if not temporal and (config.time_cut is not None or config.last_k is not None):
+        raise UsageError("--time-cut and --last-k apply to --protocol temporal")
     if config.device is not None:
         resolve_device(config.device)  # --device cuda without a GPU is refused here, before any work
 

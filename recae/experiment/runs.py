@@ -25,7 +25,8 @@ from tqdm.auto import tqdm
 from recae import data as datalib
 from recae.errors import UsageError
 from recae.evaluation.metrics import EvaluationResult, evaluate
-from recae.evaluation.protocols import GIVEN, Split, given_split, strong_generalization
+from recae.evaluation.protocols import ROWWISE, Split, given_split, strong_generalization
+from recae.evaluation.temporal import temporal_split, weak_generalization
 from recae.experiment import plots
 from recae.experiment.config import PRIMARY_METRIC, BenchmarkConfig
 from recae.experiment.results import ModelResult
@@ -51,6 +52,8 @@ def prepare_split(config: BenchmarkConfig, echo: Callable[[str], None] = print) 
         echo(f"model parameters from {config.config_file} (sha256 {config.config_file_sha256[:12]})")
     raw = datalib.load(config.dataset, data_dir=config.data_dir, **config.columns)
     if raw.is_given_split:
+        if config.protocol is not None:
+            raise UsageError(f"{raw.source} has its own train/test split; --protocol applies to rating files")
         return given_split(raw.train, raw.test, val_prop=config.val_prop, seed=config.seed, source=raw.source)
     ratings = raw.ratings
     if raw.rating_column is not None and config.default_min_rating:
@@ -61,6 +64,10 @@ def prepare_split(config: BenchmarkConfig, echo: Callable[[str], None] = print) 
     if config.min_rating is not None:
         ratings = datalib.binarize(ratings, threshold=config.min_rating)
     ratings = datalib.kcore(ratings, min_user=config.min_user_items, min_item=config.min_item_users)
+    if config.protocol == "weak":
+        return weak_generalization(ratings, config.test_prop, config.val_prop, config.seed, source=raw.source)
+    if config.protocol == "temporal":
+        return temporal_split(ratings, config.time_cut, config.last_k, config.val_prop, config.seed, source=raw.source)
     interactions = datalib.to_interactions(ratings, source=raw.source)
     return strong_generalization(
         interactions, heldout_users=config.heldout_users, test_prop=config.test_prop, seed=config.seed
@@ -130,7 +137,7 @@ def fit_and_evaluate(
     val = evaluate(model, split.val_in, split.val_out, ks=ks).means()
     best_epoch = getattr(model, "best_epoch_", None)
     history = getattr(model, "history_", None)
-    if split.protocol == GIVEN and refit and split.refit_train is not None:
+    if split.protocol in ROWWISE and refit and split.refit_train is not None:
         refit_model = make_model(name, **params).set_params(**model.selected_params())
         refit_model.fit(split.refit_train, **checkpoint_of("refit"))
         if history is not None:
