@@ -159,8 +159,8 @@ def test_config_is_frozen_and_create_puts_options_in_canonical_form():
         with pytest.raises(UsageError, match="device='cuda' was asked for, but CUDA is not available here"):
             BenchmarkConfig.create(models=("mult-vae",), device="cuda")
     assert list(BenchmarkConfig().to_dict()) == [
-        "dataset", "models", "model_params", "min_rating", "min_user_items", "min_item_users", "heldout_users",
-        "test_prop", "val_prop", "refit", "seed", "ks", "topn_sample_users", "columns", "max_memory", "device", "data_dir",
+        "dataset", "models", "model_params", "min_rating", "min_user_items", "min_item_users", "heldout_users", "protocol", "time_cut", "last_k",
+        "test_prop", "val_prop", "refit", "seed", "ks", "metrics", "topn_sample_users", "columns", "max_memory", "device", "data_dir",
         "tracking_uri", "track", "progress", "tuned", "register", "config_file", "config_file_sha256",
     ]
 

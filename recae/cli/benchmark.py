@@ -36,6 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--models", type=options.csv_list, default=list(DEFAULT_MODELS), help="comma-separated model names (default: %(default)s)")
     bench.add_argument("--param", action="append", default=[], metavar="MODEL.NAME=VALUE", help="set a model parameter, e.g. mult-vae.epochs=50 (repeatable)")
     options.add_config_argument(bench, help="model parameters from a TOML file, one [MODEL] table each, e.g. configs/ml-1m-lcfn.toml (--param wins over it)")
+    bench.add_argument("--metrics", type=options.csv_list, default=[], metavar="NAMES", help="beyond-accuracy metrics too, e.g. novelty,arp,long_tail,ild,gini,aggregate_diversity (logged, and the per-user ones compared)")
     bench.add_argument("--tuned", action="store_true", help="use each model's best parameters from `recae tune` on this data set and protocol (--param and --config still win)")
     bench.add_argument("--register", metavar="NAME", help="register the best model (validation NDCG@100) in the MLflow model registry as NAME, alias @champion")
     options.add_split_arguments(bench)
@@ -79,7 +80,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.resume:
         config, checkpoints = _resumed(args)
     else:
-        config = options.config_from_args(args, models=tuple(args.models), track=args.track, tuned=args.tuned, register=args.register)
+        config = options.config_from_args(args, models=tuple(args.models), track=args.track, tuned=args.tuned,
+                                          register=args.register, metrics=tuple(args.metrics))
         if args.checkpoint_every < 0:
             raise UsageError(f"--checkpoint-every {args.checkpoint_every}: expected a number of epochs ≥ 0 (0: no checkpoints)")
         checkpoints = None

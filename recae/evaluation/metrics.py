@@ -47,6 +47,7 @@ from tqdm.auto import tqdm
 
 from recae.checks import check_positive_int
 from recae.errors import DataError, UsageError
+from recae.evaluation.beyond import PER_USER, aggregate_beyond, exposure, per_user_beyond
 from recae.evaluation.inputs import as_csr, check_ks, check_targets, check_top, distinct
 from recae.evaluation.stats import (
     MetricSummary,
@@ -59,6 +60,7 @@ from recae.evaluation.stats import (
 
 __all__ = [
     "METRICS",
+    "Beyond",
     "EvaluationResult",
     "MetricSummary",
     "bootstrap_ci",
@@ -73,6 +75,18 @@ __all__ = [
 
 #: Per-user metric names, in the order their keys are produced for each K.
 METRICS: tuple[str, ...] = ("recall", "recall_norm", "ndcg", "precision", "map", "mrr", "hit_rate")
+
+@dataclass(frozen=True)
+class Beyond:
+    """What the beyond-accuracy metrics need: which (``names``, of
+    :data:`~recae.evaluation.beyond.BEYOND_METRICS`), each item's number of training
+    users, the number of training users, and the model's item vectors (None: no ILD)."""
+
+    names: tuple[str, ...]
+    popularity: np.ndarray
+    n_train_users: int
+    item_vectors: np.ndarray | None = None
+
 
 # Per-user metrics are computed on row chunks whose membership lookup table
 # (chunk rows × n_items booleans) stays near this many bytes.
@@ -294,6 +308,7 @@ def evaluate(
     batch_size: int = 1000,
     progress: bool = False,
     desc: str = "evaluate",
+    beyond: Beyond | None = None,
 ) -> EvaluationResult:
     """Rank the full catalogue for each user and score the lists against held-out items.
 
@@ -323,6 +338,10 @@ def evaluate(
         Show a tqdm progress bar.
     desc : str
         The progress bar's label.
+    beyond : Beyond, optional
+        Also the beyond-accuracy metrics it names (:mod:`recae.evaluation.beyond`):
+        the per-user ones beside the accuracy metrics, the aggregate ones beside
+        the coverage.
 
     Returns
     -------
@@ -346,20 +365,31 @@ def evaluate(
 
     names = list(METRICS)
     per_user = {f"{n}_at_{k}": np.empty(n_users, dtype=np.float64) for k in ks for n in names}
+    if beyond is not None:
+        per_user.update({f"{n}_at_{k}": np.empty(n_users) for k in ks for n in beyond.names if n in PER_USER})
+    exposures = {k: np.zeros(n_items, dtype=np.int64) for k in ks}
     first = np.full(n_items, k_max, dtype=np.int64)
     with tqdm(total=n_users, desc=desc, unit="user", disable=not progress) as bar:
         for start in range(0, n_users, batch_size):
             rows = slice(start, min(start + batch_size, n_users))
             items = _top_lists(model, X_in[rows], k_max, n_items)
             batch = per_user_metrics(items, X_out[rows], ks, names)
+            if beyond is not None:
+                batch.update(per_user_beyond(items, ks, beyond.names, beyond.popularity, beyond.n_train_users,
+                                             beyond.item_vectors))
+                for k in ks:
+                    exposures[k] += exposure(items, k, n_items)
             for key, values in batch.items():
                 per_user[key][rows] = values
             np.minimum(first, _first_ranks(items, n_items), out=first)
             bar.update(rows.stop - rows.start)
     n_skipped = int(np.count_nonzero(np.diff(X_out.indptr) == 0))
+    overall = _coverage_from_ranks(first, n_items, ks)
+    if beyond is not None:
+        overall.update(aggregate_beyond(exposures, beyond.names))
     return EvaluationResult(
         per_user=per_user,
-        coverage=_coverage_from_ranks(first, n_items, ks),
+        coverage=overall,
         n_users=n_users,
         n_skipped=n_skipped,
     )

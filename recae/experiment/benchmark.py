@@ -11,6 +11,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+import numpy as np
+
+from recae.evaluation.beyond import PER_USER
 from recae.evaluation.compare import DEFAULT_METRICS, compare
 from recae.evaluation.protocols import Split
 from recae.experiment import plots
@@ -95,7 +98,7 @@ def run_benchmark(
         bench = BenchmarkResult(
             label, split.protocol, fingerprint, info, results, parent_run_id=parent.run_id, experiment=experiment
         )
-        _log_summary(parent, bench, config.seed)
+        _log_summary(parent, bench, config)
     if config.register and results:
         _register_best(tracker, results, config.register, echo)
     if checkpoints is not None:
@@ -131,6 +134,7 @@ def _run_model(
     run.log_params(split.describe(), prefix="split.")
     result = fit_and_evaluate(
         name, params, split, config.ks, config.refit, on_epoch=epoch_logger(run), progress=config.progress,
+        metrics=config.metrics,
         checkpoint=None if checkpoints is None else functools.partial(checkpoints.checkpoint, name),
     )
     result.run_id = run.run_id
@@ -139,14 +143,17 @@ def _run_model(
     return result
 
 
-def _log_summary(parent: Run, bench: BenchmarkResult, seed: int) -> None:
+def _log_summary(parent: Run, bench: BenchmarkResult, config: BenchmarkConfig) -> None:
     """The benchmark's own artifacts: the comparison (two or more models), summary and results."""
     results = bench.models
     if len(results) > 1:
         tests = {n: r.test for n, r in results.items()}
         # --ks may leave out 20; NDCG@100 is always evaluated
-        metrics = [m for m in DEFAULT_METRICS if all(m in t.per_user for t in tests.values())]
-        bench.comparison = compare(tests, metrics=metrics, seed=seed)
+        k = 20 if 20 in config.ks else min(config.ks)
+        wanted = [*DEFAULT_METRICS, *(f"{m}_at_{k}" for m in config.metrics if m in PER_USER)]
+        # a per-user metric some model cannot give (ILD without item vectors) is left out
+        metrics = [m for m in wanted if all(m in t.per_user and np.isfinite(t.per_user[m]).any() for t in tests.values())]
+        bench.comparison = compare(tests, metrics=metrics, seed=config.seed)
         parent.log_frame(bench.comparison, "comparison.csv")
         parent.log_text(bench.comparison_markdown(), "comparison.md")
         primary = bench.comparison[bench.comparison["metric"] == PRIMARY_METRIC]

@@ -15,6 +15,7 @@ from typing import Any
 
 from recae.checks import Constraint, Interval, ListOf, check_params
 from recae.errors import UsageError
+from recae.evaluation.beyond import check_beyond_metrics
 from recae.evaluation.inputs import check_heldout_users, check_probability, check_seed
 from recae.experiment.config_file import merge_params, read_config_file
 from recae.models import REGISTRY, get_model_class, make_model
@@ -71,6 +72,9 @@ class BenchmarkConfig:
     refit: bool = True
     seed: int = 98765
     ks: tuple[int, ...] = (20, 50, 100)
+    #: Beyond-accuracy metrics to evaluate too (``--metrics``; see
+    #: :mod:`recae.evaluation.beyond`): novelty, arp, long_tail, ild, gini, aggregate_diversity.
+    metrics: tuple[str, ...] = ()
     topn_sample_users: int = 20
     #: Column names for CSV/TSV/Parquet data: ``user_col``, ``item_col``,
     #: ``rating_col``, ``timestamp_col`` (see :func:`recae.data.read_table`).
@@ -117,6 +121,7 @@ class BenchmarkConfig:
         options.setdefault("min_rating_given", "min_rating" in options)
         defaults = {f.name: f.default for f in fields(cls)}
         models = tuple(options.get("models", defaults["models"]))
+        options["metrics"] = tuple(options.get("metrics", ()))
         ks = canonical_ks(options.get("ks", defaults["ks"]))
         params = options.get("model_params", {})
         if options.get("config_file") is not None:
@@ -201,6 +206,7 @@ def _check_settings(config: BenchmarkConfig) -> None:
     check_probability(config.test_prop, "test_prop")
     check_probability(config.val_prop, "val_prop")
     check_params({name: getattr(config, name) for name in _SETTING_CONSTRAINTS}, _SETTING_CONSTRAINTS)
+    check_beyond_metrics(config.metrics)
     if config.protocol not in PROTOCOLS:
         raise UsageError(f"--protocol {config.protocol!r}: expected one of {', '.join(p for p in PROTOCOLS if p)}")
     temporal = config.protocol == "temporal"

@@ -72,7 +72,8 @@ class BenchmarkCheckpoints:
             raise UsageError(f"{folder}: no benchmark.json; not the checkpoint folder of a benchmark")
         try:
             saved = json.loads(file.read_text())
-            options = {**saved["config"], "models": tuple(saved["config"]["models"]), "ks": tuple(saved["config"]["ks"])}
+            options = {**saved["config"], "models": tuple(saved["config"]["models"]), "ks": tuple(saved["config"]["ks"]),
+                       "metrics": tuple(saved["config"].get("metrics", ()))}
             config = BenchmarkConfig(**options)
             return cls(folder, int(saved["every"]), saved.get("parent_run_id"), config)
         except (ValueError, KeyError, TypeError) as e:

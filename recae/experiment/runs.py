@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from recae import data as datalib
 from recae.errors import UsageError
-from recae.evaluation.metrics import EvaluationResult, evaluate
+from recae.evaluation.metrics import Beyond, EvaluationResult, evaluate
 from recae.evaluation.protocols import ROWWISE, Split, given_split, strong_generalization
 from recae.evaluation.temporal import temporal_split, weak_generalization
 from recae.experiment import plots
@@ -108,6 +108,7 @@ def fit_and_evaluate(
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     progress: bool = False,
     checkpoint: Callable[[str], Checkpoint] | None = None,
+    metrics: Sequence[str] = (),
 ) -> ModelResult:
     """Fit one model on ``split`` as described in the module docstring; evaluate it on test.
 
@@ -145,7 +146,8 @@ def fit_and_evaluate(
             refit_model.best_epoch_ = best_epoch
         model = refit_model
     fit_seconds = time.perf_counter() - start
-    test = evaluate(model, split.test_in, split.test_out, ks=ks, progress=progress, desc=f"test {name}")
+    test = evaluate(model, split.test_in, split.test_out, ks=ks, progress=progress, desc=f"test {name}",
+                    beyond=_beyond(model, split, metrics) if metrics else None)
     return ModelResult(
         name=name,
         params=model.get_params(),
@@ -155,6 +157,19 @@ def fit_and_evaluate(
         best_epoch=int(best_epoch) if best_epoch is not None else None,
         model=model,
     )
+
+
+def _beyond(model: Recommender, split: Split, metrics: Sequence[str]) -> Beyond:
+    """What the beyond-accuracy ``metrics`` need: the training users' item counts and, for
+    intra-list diversity, the model's item vectors (None for a model without them)."""
+    known = split.refit_train if split.refit_train is not None else split.train
+    vectors = None
+    if "ild" in metrics:
+        try:
+            vectors = model.item_vectors()
+        except UsageError:
+            vectors = None  # its ILD is NaN: the model has no item vectors
+    return Beyond(tuple(metrics), np.asarray(known.getnnz(axis=0)), int(known.shape[0]), vectors)
 
 
 def epoch_logger(run: Run) -> Callable[[dict[str, float]], None]:
