@@ -14,6 +14,12 @@ from recae.checks import Constraint
 from recae.models.autoencoder import _Autoencoder
 from recae.models.likelihoods import LIKELIHOOD_CONSTRAINTS, negative_log_likelihood
 from recae.models.nn import MultDAENet, SparseBatch, weight_l2
+from recae.models.regularizers import (
+    REGULARIZER_CONSTRAINTS,
+    contractive_penalty,
+    regularizer_space,
+    sparsity_penalty,
+)
 
 
 class MultDAE(_Autoencoder):
@@ -23,6 +29,20 @@ class MultDAE(_Autoencoder):
     weight decay 2e-5 is the reference notebook's λ = 0.01 / batch_size.
     Other parameters, ``likelihood`` and ``confidence`` included, as for
     :class:`~recae.models.mult_vae.MultVAE`.
+
+    The classic autoencoder regularizers, off by default
+    (:mod:`recae.models.regularizers`), each added to the batch loss:
+
+    sparsity : {"none", "l1", "kl"}
+        A sparse autoencoder's penalty on the code h (the bottleneck, tanh):
+        ``l1``, ``sparsity_weight``·mean over the batch of Σ_j |h_j|; ``kl``,
+        ``sparsity_weight``·Σ_j KL(ρ ‖ ρ̂_j) with ρ = ``sparsity_target`` and
+        ρ̂_j the batch mean of (h_j + 1)/2, the unit's activation mapped to (0, 1).
+    contractive_weight : float
+        A contractive autoencoder's penalty: the weight times the batch mean of
+        ‖∂a/∂x‖²_F for the first encoder layer a = tanh(W x̃ + b) (x̃ the
+        normalised, dropped-out input), in closed form
+        Σ_j (1 − a_j²)² Σ_i W_ji² (Rifai et al. 2011).
     """
 
     name = "mult-dae"
@@ -30,6 +50,7 @@ class MultDAE(_Autoencoder):
     _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
         **_Autoencoder._parameter_constraints,
         **LIKELIHOOD_CONSTRAINTS,
+        **REGULARIZER_CONSTRAINTS,
     }
 
     def __init__(
@@ -47,6 +68,10 @@ class MultDAE(_Autoencoder):
         eval_batch_size: int = 2000,
         likelihood: str = "multinomial",
         confidence: float = 1.0,
+        sparsity: str = "none",
+        sparsity_weight: float = 0.0,
+        sparsity_target: float = 0.05,
+        contractive_weight: float = 0.0,
     ):
         super().__init__(
             hidden_dims, latent_dim, dropout, epochs, batch_size, lr, weight_decay,
@@ -54,14 +79,32 @@ class MultDAE(_Autoencoder):
         )
         self.likelihood = likelihood
         self.confidence = confidence
+        self.sparsity = sparsity
+        self.sparsity_weight = sparsity_weight
+        self.sparsity_target = sparsity_target
+        self.contractive_weight = contractive_weight
 
     def _build(self, n_items: int) -> nn.Module:
         return MultDAENet(n_items, [int(d) for d in self.hidden_dims], int(self.latent_dim), float(self.dropout))
 
     def _loss(self, net: nn.Module, x: torch.Tensor | SparseBatch, update: int) -> tuple[torch.Tensor, dict[str, float]]:
-        nll = negative_log_likelihood(self.likelihood, net(x), x, self.confidence)
+        if self.sparsity == "none" and not self.contractive_weight:
+            nll = negative_log_likelihood(self.likelihood, net(x), x, self.confidence)
+            loss = nll + self.weight_decay * weight_l2(net)
+            return loss, {"loss": loss.item(), "nll": nll.item()}
+        first, code, logits = net.forward_parts(x)
+        nll = negative_log_likelihood(self.likelihood, logits, x, self.confidence)
         loss = nll + self.weight_decay * weight_l2(net)
-        return loss, {"loss": loss.item(), "nll": nll.item()}
+        parts = {"nll": nll.item()}
+        if self.sparsity != "none":
+            penalty = sparsity_penalty(code, self.sparsity, float(self.sparsity_target))
+            loss = loss + self.sparsity_weight * penalty
+            parts["sparsity"] = penalty.item()
+        if self.contractive_weight:
+            penalty = contractive_penalty(first, net.layers[0].weight)
+            loss = loss + self.contractive_weight * penalty
+            parts["contractive"] = penalty.item()
+        return loss, {"loss": loss.item(), **parts}
 
     def _logits(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return net(x)
@@ -83,4 +126,5 @@ class MultDAE(_Autoencoder):
             **cls._shared_search_space(trial),
             "weight_decay": trial.suggest_float("weight_decay", 1e-7, 1e-3, log=True),
             "lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True),
+            **regularizer_space(trial),
         }

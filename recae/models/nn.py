@@ -143,6 +143,20 @@ class MultDAENet(nn.Module):
             h = layer(torch.tanh(h))
         return h
 
+    def forward_parts(self, x: torch.Tensor | SparseBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The first layer's activation tanh(W x̃ + b), the code (tanh of the bottleneck) and the
+        logits, in one pass (for the regularizers)."""
+        first = torch.tanh(_input_layer(x, self.layers[0], self.dropout))
+        h, code = first, first if self.bottleneck == 0 else None
+        for i, layer in enumerate(self.layers[1:], start=1):
+            a = layer(h)
+            if i == len(self.layers) - 1:
+                return first, code, a
+            h = torch.tanh(a)
+            if i == self.bottleneck:
+                code = h
+        raise AssertionError("a Mult-DAE network has at least two layers")
+
 
 class MultVAENet(nn.Module):
     """Variational autoencoder: q(z|x) = N(μ, σ²) from [I → hidden → 2·latent], p(x|z) from [latent → hidden → I].
