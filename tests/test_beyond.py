@@ -11,7 +11,13 @@ import scipy.sparse as sp
 
 from recae.cli import main
 from recae.errors import UsageError
-from recae.evaluation.beyond import check_beyond_metrics, exposure, gini, per_user_beyond, short_head
+from recae.evaluation.beyond import (
+    check_beyond_metrics,
+    exposure,
+    gini,
+    per_user_beyond,
+    short_head,
+)
 from recae.evaluation.metrics import Beyond, evaluate
 
 POPULARITY = np.array([9, 5, 3, 1, 0], dtype=float)  # 10 training users; item 0 is the short head
