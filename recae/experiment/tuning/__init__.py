@@ -52,7 +52,13 @@ from recae.experiment.config import PRIMARY_METRIC, BenchmarkConfig
 from recae.experiment.results import ModelResult, TrialOutcome, TuningResult, trial_counts
 from recae.experiment.search_space import FixedTrial, draw_params
 from recae.experiment.tracker import BEST_PREFIX, TRIAL_KIND, TUNE_KIND, Run, Tracker
-from recae.experiment.tuning.study import TRIAL_ERRORS, open_study, optimize, quiet_optuna
+from recae.experiment.tuning.study import (
+    TRIAL_ERRORS,
+    open_study,
+    optimize,
+    quiet_optuna,
+    wait_for_others,
+)
 from recae.models import get_model_class, make_model
 
 #: Pruning of iterative models: no pruning in the first trials, nor in a trial's first epochs.
@@ -280,6 +286,8 @@ def tune(
         objective = Objective(model, fixed, split, config.ks, parent, tags)
         optimize(objective, model, lambda: [t.value for t in objective.trials if t.state == "COMPLETE" and t.value is not None],
                  study, n_trials, timeout, config.progress)
+        if storage is not None:
+            wait_for_others(study)  # every worker then reads the same best trial
         best = _best_trial(parent, objective.trials, study, model)
         final = _refit_best(parent, model, best, split, config)
         result = TuningResult(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,6 +15,9 @@ from tqdm.auto import tqdm
 
 from recae.errors import DataError, MemoryBudgetError, ModelFitError, UsageError
 
+#: How long a worker of a shared study waits for the others' running trials before
+#: choosing the best one.
+OTHERS_WAIT_S = 600.0
 #: Errors that fail one trial (recorded, the search goes on); any other error ends the search.
 TRIAL_ERRORS: tuple[type[Exception], ...] = (ModelFitError, MemoryBudgetError)
 
@@ -93,6 +98,17 @@ def optimize(
         )
 
 
+def wait_for_others(study: optuna.Study, limit_s: float = OTHERS_WAIT_S, poll_s: float = 1.0) -> None:
+    """Wait until no trial of ``study`` is still running (another worker's last trials), at
+    most ``limit_s`` seconds (a worker that died leaves its trial running for ever), so that
+    every worker of a shared study reads the same best trial."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if not any(t.state == optuna.trial.TrialState.RUNNING for t in study.get_trials(deepcopy=False)):
+            return
+        time.sleep(poll_s)
+    warnings.warn(f"a trial of the shared study was still running after {limit_s:.0f} s; "
+                  "the best of the finished trials is used", stacklevel=2)
 
 
-__all__ = ["TRIAL_ERRORS", "open_study", "optimize", "quiet_optuna"]
+__all__ = ["OTHERS_WAIT_S", "TRIAL_ERRORS", "open_study", "optimize", "quiet_optuna", "wait_for_others"]
