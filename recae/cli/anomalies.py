@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from recae.cli.options import add_min_rating_argument, add_model_arguments
-from recae.errors import UsageError
-from recae.serving import read_history, write_table
+from recae.cli.options import (
+    add_min_rating_argument,
+    add_model_arguments,
+    check_history_options,
+    histories_from_args,
+)
+from recae.serving import write_table
 from recae.serving.embeddings import anomaly_table
 from recae.tracking import load_topn
 
@@ -33,11 +37,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the scores, most anomalous first."""
-    if args.min_rating is not None and not args.history:
-        raise UsageError("--min-rating applies to --history files")
+    check_history_options(args)
     out = write_table(args.out)
     topn = load_topn(args.model, args.tracking_uri)
-    histories = topn.fold_in(read_history(args.history, args.min_rating), source=args.history) if args.history else topn.known()
+    histories = histories_from_args(topn, args)
     frame = anomaly_table(topn.model, histories, topn.catalog.popularity)
     with out as write:
         write(frame)

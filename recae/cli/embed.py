@@ -6,10 +6,15 @@ import argparse
 
 import numpy as np
 
-from recae.cli.options import add_min_rating_argument, add_model_arguments
+from recae.cli.options import (
+    add_min_rating_argument,
+    add_model_arguments,
+    check_history_options,
+    histories_from_args,
+)
 from recae.errors import UsageError
 from recae.files import atomic_path, check_output_path
-from recae.serving import read_history, write_table
+from recae.serving import write_table
 from recae.serving.embeddings import METHODS, item_table, map_2d, map_figure, user_table
 from recae.tracking import load_topn, log_files_to_run
 
@@ -40,15 +45,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the tables (and the map); log them to the model's run when it has one."""
-    if args.min_rating is not None and not args.history:
-        raise UsageError("--min-rating applies to --history files")
+    check_history_options(args)
     if args.map_items and not args.map:
         raise UsageError("--map-items draws the map --map names; give --map PNG")
     outputs = [write_table(args.out)] + ([write_table(args.items)] if args.items else [])
     if args.map:
         check_output_path(args.map)
     topn = load_topn(args.model, args.tracking_uri)
-    histories = topn.fold_in(read_history(args.history, args.min_rating), source=args.history) if args.history else topn.known()
+    histories = histories_from_args(topn, args)
     users = user_table(topn.model, histories)
     items = item_table(topn.model, topn.catalog.item_ids) if (args.items or args.map_items) else None
     with outputs[0] as write:

@@ -14,6 +14,7 @@ from recae.errors import UsageError
 from recae.experiment.config import DEFAULT_MIN_RATING, BenchmarkConfig
 from recae.experiment.tracker import NullTracker, Tracker
 from recae.files import write_json
+from recae.serving import Histories, TopN, read_history
 from recae.tracking import MlflowTracker, ReadOnlyTracker
 
 DATA_DIR_HELP = "data set cache (default: $RECAE_DATA_DIR, else ./data)"
@@ -107,6 +108,19 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     commands that read a model (``recommend``, ``similar``)."""
     parser.add_argument("--model", required=True, metavar="MODEL_URI", help="an MLflow model URI (runs:/<run_id>/model, models:/<name>@champion) or a local model folder")
     parser.add_argument("--tracking-uri", help="MLflow store that resolves runs:/ and models:/ URIs (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
+
+
+def check_history_options(args: argparse.Namespace) -> None:
+    """``--min-rating`` of the commands that read a model goes with ``--history``."""
+    if args.min_rating is not None and not args.history:
+        raise UsageError("--min-rating applies to --history files")
+
+
+def histories_from_args(topn: TopN, args: argparse.Namespace, users: Any | None = None) -> Histories:
+    """The histories a model-reading command scores: ``--history`` folded in, else the stored ones."""
+    if args.history:
+        return topn.fold_in(read_history(args.history, args.min_rating), users, source=args.history)
+    return topn.known(users)
 
 
 def add_dataset_argument(parser: argparse.ArgumentParser) -> None:

@@ -7,9 +7,14 @@ import time
 from pathlib import Path
 
 from recae.checks import check_k
-from recae.cli.options import add_min_rating_argument, add_model_arguments
+from recae.cli.options import (
+    add_min_rating_argument,
+    add_model_arguments,
+    check_history_options,
+    histories_from_args,
+)
 from recae.errors import UsageError
-from recae.serving import TopN, read_history, read_id_list, write_table
+from recae.serving import TopN, read_id_list, write_table
 from recae.tracking import load_topn
 
 
@@ -47,8 +52,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be ≥ 1, got {args.batch_size}")
-    if args.min_rating is not None and not args.history:
-        raise UsageError("--min-rating applies to --history files")
+    check_history_options(args)
     out = write_table(args.out)  # checks the output format and path before any work
     if Path(args.model).expanduser().is_dir():
         topn = TopN.load(Path(args.model).expanduser())  # a local folder: no MLflow store needed
@@ -62,10 +66,7 @@ def run(args: argparse.Namespace) -> int:
         allow_source=str(args.items_allow),
         deny_source=str(args.items_deny),
     )
-    if args.history:
-        histories = topn.fold_in(read_history(args.history, args.min_rating), users, source=args.history)
-    else:
-        histories = topn.known(users)
+    histories = histories_from_args(topn, args, users)
     n_fallback = int((histories.X.getnnz(axis=1) == 0).sum())
     scoring = time.perf_counter()
     with out as write:
