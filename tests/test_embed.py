@@ -19,6 +19,7 @@ MODELS = {
     "mult-dae": {"epochs": 15, "hidden_dims": [32], "latent_dim": 8, "batch_size": 40},
     "recvae": {"epochs": 5, "hidden_dim": 32, "latent_dim": 8, "batch_size": 40, "lr": 5e-3},
     "cdae": {"epochs": 10, "hidden_dim": 8, "batch_size": 40},
+    "elsa": {"factors": 8, "epochs": 10, "batch_size": 40, "lr": 0.05},
     "als": {"factors": 8, "iterations": 10},
     "bpr": {"factors": 8, "iterations": 50},
 }

@@ -19,6 +19,7 @@ MODELS = {
     "cdae": {"epochs": 10, "hidden_dim": 8, "batch_size": 40},
     "ease": {"l2": 10.0},
     "edlae": {"l2": 10.0},
+    "elsa": {"factors": 8, "epochs": 10, "batch_size": 40, "lr": 0.05},
     "als": {"factors": 8, "iterations": 10},
     "bpr": {"factors": 8, "iterations": 50},
     "item-knn": {"neighbors": 20},

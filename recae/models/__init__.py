@@ -10,7 +10,7 @@
     vasp_nn.py       VASP's deep and shallow paths, focal loss and KL term
     cdae_nn.py       CDAE's network, loss, negative sampler and fold-in
     autoencoder.py   the training loop the neural autoencoders share
-    mult_vae.py, mult_dae.py, recvae.py, cdae.py, vasp.py, ease.py, edlae.py, blend.py,
+    mult_vae.py, mult_dae.py, recvae.py, cdae.py, vasp.py, ease.py, edlae.py, elsa.py, blend.py,
     als.py, bpr.py,
     item_knn.py, popularity.py
     _implicit.py     thread limits and the fit call of the models ``implicit`` fits
@@ -34,6 +34,7 @@ model           learned state                                score of a history 
 ``ease``        ``B`` (items × items, zero diagonal)         ``x @ B``
 ``edlae``       ``B``, or rank-r factors ``E``, ``F`` and a   ``x @ B``, or ``(x @ E) @ Fᵀ + x ⊙ d``
                 diagonal ``d``
+``elsa``        item embeddings ``A`` (rows of unit length)   ``(x @ A) @ Aᵀ − x``
 ``blend``       each member's state, the weights ``w``       Σ w_m · (member m's scores of x,
                                                              standardized over the catalogue)
 ``als``         item factors ``Y``                           ``x_u @ Yᵀ``, ``x_u`` solved from ``x``
@@ -58,6 +59,7 @@ from recae.models.cdae import CDAE
 from recae.models.checkpoint import Checkpoint
 from recae.models.ease import EASE
 from recae.models.edlae import EDLAE
+from recae.models.elsa import ELSA
 from recae.models.item_knn import ItemKNN
 from recae.models.mult_dae import MultDAE
 from recae.models.mult_vae import MultVAE
@@ -74,6 +76,7 @@ __all__ = [
     "CDAE",
     "EASE",
     "EDLAE",
+    "ELSA",
     "REGISTRY",
     "VASP",
     "ItemKNN",

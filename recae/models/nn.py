@@ -87,6 +87,13 @@ def _input_layer(x: torch.Tensor | SparseBatch, layer: nn.Linear, dropout: nn.Dr
     norms = torch.zeros(x.shape[0], dtype=x.values.dtype, device=x.values.device)
     norms.index_add_(0, x.rows, x.values.pow(2))
     values = dropout(x.values / norms.sqrt().clamp_min(1e-12)[x.rows])
+    return sparse_linear(x, layer.weight, values) + layer.bias
+
+
+def sparse_linear(x: SparseBatch, weight: torch.Tensor, values: torch.Tensor | None = None) -> torch.Tensor:
+    """``X·weightᵀ`` for the sparse batch ``x`` (its values replaced by ``values`` when
+    given): only the non-zeros are multiplied, and the gradient flows to ``weight`` only."""
+    values = x.values if values is None else values
     n, n_items = x.shape
     with warnings.catch_warnings():
         # torch flags its sparse CSR tensors as beta on first use; the two
@@ -95,7 +102,7 @@ def _input_layer(x: torch.Tensor | SparseBatch, layer: nn.Linear, dropout: nn.Dr
         # The structure comes from a checked scipy CSR matrix: skip torch's invariant checks.
         X = torch.sparse_csr_tensor(x.indptr, x.indices, values, (n, n_items), check_invariants=False)
         XT = torch.sparse_csr_tensor(x.t_indptr, x.t_indices, values[x.perm], (n_items, n), check_invariants=False)
-    return _SparseLinear.apply(layer.weight, X, XT) + layer.bias
+    return _SparseLinear.apply(weight, X, XT)
 
 
 def _mlp(dims: Sequence[int]) -> nn.ModuleList:

@@ -17,6 +17,7 @@ from recae.models.bpr import BPR
 from recae.models.cdae import CDAE
 from recae.models.ease import EASE
 from recae.models.edlae import EDLAE
+from recae.models.elsa import ELSA
 from recae.models.item_knn import ItemKNN
 from recae.models.mult_dae import MultDAE
 from recae.models.mult_vae import MultVAE
@@ -26,7 +27,7 @@ from recae.models.vasp import VASP
 
 #: Name → class, in the order commands list them.
 REGISTRY: dict[str, type[Recommender]] = {
-    cls.name: cls for cls in (MultVAE, MultDAE, RecVAE, CDAE, VASP, EASE, EDLAE, Blend, ALS, BPR, ItemKNN, Popularity)
+    cls.name: cls for cls in (MultVAE, MultDAE, RecVAE, CDAE, VASP, EASE, EDLAE, ELSA, Blend, ALS, BPR, ItemKNN, Popularity)
 }
 
 

@@ -17,6 +17,7 @@ SMALL = {
     "mult-dae": {"epochs": 6, "hidden_dims": [32], "latent_dim": 8, "batch_size": 40},
     "recvae": {"epochs": 6, "hidden_dim": 32, "latent_dim": 8, "batch_size": 40},
     "cdae": {"epochs": 6, "hidden_dim": 8, "batch_size": 40},
+    "elsa": {"epochs": 6, "factors": 8, "batch_size": 40},
     "vasp": {"epochs": 6, "hidden_dim": 32, "latent_dim": 8, "encoder_layers": 2, "decoder_layers": 2,
              "batch_size": 40, "lr": 1e-3, "lr_decay_epoch": 3},
 }

@@ -1,0 +1,150 @@
+"""ELSA, the scalable linear shallow autoencoder (Vančura et al., RecSys 2022), trained with ``elsarec``.
+
+EASE's item × item model costs n_items² memory and n_items³ time; ELSA keeps
+its form (a linear autoencoder with a zero diagonal) at rank r:
+``B = A·Aᵀ − I`` with A (n_items × r) row-normalised, so memory and one epoch
+are O(n_items·r) and O(nnz·r + n_users·n_items·r). The network, its
+initialisation and its forward pass are those of the authors' package
+``elsarec`` (``elsa.ELSA``); recae trains it in its shared loop (shuffled
+batches, selection of the best epoch on validation NDCG@100, checkpoints).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from elsa import ELSA as ELSANet
+from torch import nn
+from torch.nn import functional as F
+
+from recae.checks import Constraint, Interval
+from recae.models.autoencoder import _Autoencoder, resolve_device
+from recae.models.nn import SparseBatch, sparse_linear
+
+#: The shared autoencoder parameters ELSA does not take: it has no hidden layers,
+#: no dropout and no weight decay (the row normalisation of A is its regulariser).
+_NOT_TAKEN = ("hidden_dims", "latent_dim", "dropout", "weight_decay")
+
+
+def item_factors(net: nn.Module) -> torch.Tensor:
+    """A = the row-normalised item embeddings (n_items × r), as ``ELSA.forward`` uses them."""
+    (weight,) = net.parameters()
+    return F.normalize(weight, dim=-1)
+
+
+def elsa_forward(net: nn.Module, x: torch.Tensor | SparseBatch) -> torch.Tensor:
+    """``x·A·Aᵀ − x``: ``ELSA.forward`` for a dense batch; for a sparse one the first
+    product multiplies only the non-zeros (the same numbers, a third fewer dense products)."""
+    if not isinstance(x, SparseBatch):
+        return net(x)
+    A = item_factors(net)
+    return sparse_linear(x, A.T) @ A.T - x.to_dense()
+
+
+def elsa_loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """ELSA's normalised MSE, as ``ELSA.train_step`` computes it: the mean over the batch's
+    cells of (out/‖out‖ − x/‖x‖)², each row scaled to unit length."""
+    return F.mse_loss(F.normalize(out, dim=-1), F.normalize(target, dim=-1))
+
+
+class ELSA(_Autoencoder):
+    """ELSA (Vančura, Alves, Kasalický & Kordík, "Scalable Linear Shallow Autoencoder for
+    Collaborative Filtering", RecSys 2022), fitted with the authors' ``elsarec`` package.
+
+    A history ``x`` scores ``x·A·Aᵀ − x``: item j's score is the sum of the
+    cosines between j's embedding and those of the history's items, the item
+    itself left out (the −x plays EASE's zero diagonal). A (n_items ×
+    ``factors``) is trained by NAdam on the normalised MSE between the output and
+    the input, each row scaled to unit length. Memory: 4·n_items·factors bytes
+    for A, four times that while training (gradient and NAdam's two moments),
+    and a dense batch × n_items block.
+
+    Parameters
+    ----------
+    factors : int
+        r, the embedding width (the package's example: 256).
+    lr : float
+        NAdam's step size (``elsarec``'s default 0.1).
+    epochs : int
+        Passes over the users (the package's example: 5); with validation, the
+        best epoch on NDCG@100 is kept.
+    batch_size : int
+        Users per step (the package's example: 128).
+    patience, random_state, device, eval_batch_size
+        As for :class:`~recae.models.mult_vae.MultVAE`.
+
+    Notes
+    -----
+    Departures from ``ELSA.fit``: users are shuffled every epoch (the package
+    reads them in order unless asked), and on the CPU a batch stays sparse for
+    the first product ``x·A`` (:func:`elsa_forward`; a test checks it against
+    ``ELSA.forward``). The loss and the optimiser are the package's.
+    """
+
+    name = "elsa"
+    _input_weight = "_ELSA__W_list.0"
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        **{k: v for k, v in _Autoencoder._parameter_constraints.items() if k not in _NOT_TAKEN},
+        "factors": [Interval(int, 1, None)],
+    }
+
+    def __init__(
+        self,
+        factors: int = 256,
+        lr: float = 0.1,
+        epochs: int = 5,
+        batch_size: int = 128,
+        patience: int | None = None,
+        random_state: int = 0,
+        device: str = "auto",
+        eval_batch_size: int = 2000,
+    ):
+        self.factors = factors
+        self.lr = lr
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.patience = patience
+        self.random_state = random_state
+        self.device = device
+        self.eval_batch_size = eval_batch_size
+
+    def _build(self, n_items: int) -> nn.Module:
+        # the package keeps its device and moves A there on every forward pass,
+        # so it is built on the device it will train on
+        return ELSANet(n_items, int(self.factors), device=resolve_device(self.device), lr=float(self.lr))
+
+    def _optimizer(self, net: nn.Module) -> torch.optim.Optimizer:
+        """NAdam, as ``ELSA.__init__`` builds it."""
+        return torch.optim.NAdam(net.parameters(), lr=self.lr)
+
+    def _loss(self, net: nn.Module, x: torch.Tensor | SparseBatch, update: int) -> tuple[torch.Tensor, dict[str, float]]:
+        target = x.to_dense() if isinstance(x, SparseBatch) else x
+        loss = elsa_loss(elsa_forward(net, x), target)
+        return loss, {"loss": loss.item()}
+
+    def _logits(self, net: nn.Module, x: torch.Tensor | SparseBatch) -> torch.Tensor:
+        return elsa_forward(net, x)
+
+    def _codes(self, net: nn.Module, x: torch.Tensor | SparseBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        A = item_factors(net)
+        return (sparse_linear(x, A.T) if isinstance(x, SparseBatch) else x @ A), None
+
+    def item_vectors(self) -> np.ndarray:
+        """A, the row-normalised item embeddings (n_items × factors): B = A·Aᵀ − I."""
+        self._check_fitted()
+        with torch.no_grad():
+            return item_factors(self.module_).cpu().numpy()
+
+    def _n_items_from_state(self, state: dict[str, np.ndarray]) -> int:
+        return int(np.asarray(state[self._input_weight]).shape[0])  # one row per item
+
+    @classmethod
+    def search_space(cls, trial: Any) -> dict[str, Any]:
+        return {
+            "factors": trial.suggest_categorical("factors", [128, 256, 512, 1024]),
+            "lr": trial.suggest_float("lr", 0.01, 0.3, log=True),
+            "batch_size": trial.suggest_categorical("batch_size", [64, 128, 256, 512]),
+            "epochs": trial.suggest_int("epochs", 5, 30),
+        }

@@ -1,0 +1,100 @@
+"""ELSA: the contract, its forward pass and loss against the package's and a direct formula."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from elsa import ELSA as PackageELSA
+
+from recae.models import ELSA
+from recae.models.elsa import elsa_forward, elsa_loss, item_factors
+from recae.models.nn import SparseBatch
+from tests.conftest import planted_blocks
+from tests.models.contract import ModelContract
+
+FAST = dict(factors=16, epochs=10, batch_size=30, lr=0.05, device="cpu")
+
+
+class TestELSAContract(ModelContract):
+    model_class = ELSA
+    fast_params = FAST
+    bad_params = [
+        {"factors": 0},
+        {"factors": -8},
+        {"lr": 0.0},
+        {"epochs": 0},
+        {"batch_size": 0},
+        {"patience": 0},
+    ]
+    state_kinds = "f"
+
+
+def test_the_packages_defaults():
+    m = ELSA()
+    assert (m.factors, m.lr, m.epochs, m.batch_size) == (256, 0.1, 5, 128)
+
+
+def _net(n_items=7, factors=3, seed=0):
+    torch.manual_seed(seed)
+    return PackageELSA(n_items, factors, device=torch.device("cpu"))
+
+
+def test_the_sparse_forward_is_the_packages_forward():
+    X, _ = planted_blocks(n_users=20, n_items=7, n_blocks=2, seed=3)
+    X = sp.csr_matrix(X.multiply(np.arange(1, 8, dtype=np.float32)))  # values other than 1
+    net = _net()
+    dense = torch.from_numpy(X.toarray())
+    sparse_out = elsa_forward(net, SparseBatch.from_scipy(X))
+    torch.testing.assert_close(sparse_out, net(dense), rtol=0, atol=1e-6)
+    # and the gradients of the loss with respect to A agree
+    for out in (sparse_out, net(dense)):
+        net.zero_grad()
+        elsa_loss(out, dense).backward()
+        grads = [p.grad.clone() for p in net.parameters()]
+        if out is sparse_out:
+            first = grads
+    torch.testing.assert_close(first[0], grads[0], rtol=0, atol=1e-7)
+
+
+def test_the_forward_and_loss_by_a_direct_formula():
+    net = _net(n_items=5, factors=2)
+    W = next(net.parameters()).detach().numpy().astype(np.float64)
+    A = W / np.linalg.norm(W, axis=1, keepdims=True)
+    x = np.array([[1, 0, 1, 0, 0], [0, 1, 1, 1, 0]], dtype=np.float64)
+    out = x @ A @ A.T - x
+    unit = lambda m: m / np.linalg.norm(m, axis=1, keepdims=True)  # noqa: E731
+    expected = np.mean((unit(out) - unit(x)) ** 2)
+    got_out = elsa_forward(net, torch.tensor(x, dtype=torch.float32))
+    np.testing.assert_allclose(got_out.detach().numpy(), out, atol=1e-6)
+    loss = elsa_loss(got_out, torch.tensor(x, dtype=torch.float32))
+    assert abs(loss.item() - expected) < 1e-6
+
+
+def test_an_item_is_never_its_own_neighbour_and_vectors_are_unit_length():
+    X, _ = planted_blocks(n_users=150, n_items=60, n_blocks=3, seed=0)
+    model = ELSA(**FAST).fit(X)
+    V = model.item_vectors()
+    assert V.shape == (60, 16)
+    np.testing.assert_allclose(np.linalg.norm(V, axis=1), 1.0, atol=1e-5)
+    # one item alone scores every other item by its cosine to it, itself by 1 − 1 = 0
+    one = sp.csr_matrix(([1.0], ([0], [4])), shape=(1, 60), dtype=np.float32)
+    np.testing.assert_allclose(model.score(one)[0], V @ V[4] - np.eye(60)[4], atol=1e-5)
+    with torch.no_grad():
+        np.testing.assert_allclose(item_factors(model.module_).numpy(), V)
+
+
+def test_validation_keeps_the_best_epoch():
+    X, _ = planted_blocks(n_users=150, n_items=60, n_blocks=3, seed=0)
+    V, _ = planted_blocks(n_users=30, n_items=60, n_blocks=3, seed=2)
+    rng = np.random.default_rng(0)
+    keep = rng.random(V.nnz) < 0.7
+    V_in, V_out = V.copy(), V.copy()
+    V_in.data, V_out.data = np.where(keep, V.data, 0).astype(np.float32), np.where(keep, 0, V.data).astype(np.float32)
+    V_in.eliminate_zeros()
+    V_out.eliminate_zeros()
+    model = ELSA(**FAST).fit(X, validation=(V_in, V_out))
+    scores = [h["val/ndcg_at_100"] for h in model.history_]
+    assert model.best_epoch_ == int(np.argmax(scores)) + 1
+    assert model.best_score_ == pytest.approx(max(scores))
