@@ -31,7 +31,7 @@ import scipy.sparse as sp
 from recae.checks import check_k
 from recae.errors import DataError
 
-__all__ = ["mask_excluded", "topk"]
+__all__ = ["check_no_nan", "mask_excluded", "topk"]
 
 
 def mask_excluded(scores: np.ndarray, exclude: sp.spmatrix | sp.sparray) -> None:
@@ -118,7 +118,7 @@ def topk(
         mask_excluded(scores, exclude)
     if allowed is not None:
         _mask_disallowed(scores, allowed)
-    _check_no_nan(scores)
+    check_no_nan(scores)
 
     kk = min(k, n_items)
     items = np.full((n, k), -1, dtype=np.int64)
@@ -169,7 +169,8 @@ def _mask_disallowed(scores: np.ndarray, allowed: np.ndarray) -> None:
         scores[:, banned] = -np.inf
 
 
-def _check_no_nan(scores: np.ndarray) -> None:
+def check_no_nan(scores: np.ndarray) -> None:
+    """``DataError`` naming the first rows of ``scores`` that hold a NaN."""
     nan = np.isnan(scores)
     if nan.any():
         rows = np.flatnonzero(nan.any(axis=1))

@@ -137,8 +137,9 @@ class _Autoencoder(Recommender):
         raise NotImplementedError
 
     def _optimizer(self, net: nn.Module) -> torch.optim.Optimizer:
-        """Adam over all of ``net``'s parameters, as the reference code."""
-        return torch.optim.Adam(net.parameters(), lr=self.lr)
+        """Adam over all of ``net``'s parameters, as the reference code (torch's fused
+        kernel: one pass over each parameter instead of about ten)."""
+        return torch.optim.Adam(net.parameters(), lr=self.lr, fused=True)
 
     def _batch_loss(
         self, net: nn.Module, X: sp.csr_matrix, users: np.ndarray, update: int
@@ -354,9 +355,10 @@ class _Autoencoder(Recommender):
         self, X: sp.spmatrix, k: int, exclude_seen: bool = True, allowed: np.ndarray | None = None,
         batch_size: int = 1000,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """As :meth:`Recommender.recommend`; on an accelerator the scores stay there and only
-        the lists come back (:meth:`_recommend_on_device`)."""
-        if not self.is_fitted or self.device_.type == "cpu" or not self._scores_are_logits:
+        """As :meth:`Recommender.recommend`, with the scores kept in torch on the model's
+        device (:meth:`_recommend_on_device`): on an accelerator only the lists come back;
+        on the CPU the top k are chosen by a multi-threaded partial selection, not numpy's."""
+        if not self.is_fitted or not self._scores_are_logits:
             return super().recommend(X, k, exclude_seen, allowed, batch_size)
         return self._recommend_on_device(X, k, exclude_seen, allowed, batch_size)
 
@@ -366,8 +368,10 @@ class _Autoencoder(Recommender):
         """Scores, masking and top-k of each batch on the model's device (any device)."""
         X = check_matrix(X, "input", self.n_items_)
         k = min(check_k(k), self.n_items_)
-        if allowed is not None and np.asarray(allowed).shape != (self.n_items_,):
-            raise DataError(f"allowed must be a boolean mask of shape ({self.n_items_},), got {np.asarray(allowed).shape}")
+        if allowed is not None and (np.asarray(allowed).shape != (self.n_items_,) or np.asarray(allowed).dtype != bool):
+            allowed = np.asarray(allowed)
+            raise DataError(f"allowed must be a boolean mask of shape ({self.n_items_},), "
+                            f"got {allowed.dtype} of shape {allowed.shape}")
         items = np.empty((X.shape[0], k), dtype=np.int64)
         scores = np.empty((X.shape[0], k), dtype=np.float32)
         net = self.module_.eval()

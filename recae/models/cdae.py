@@ -220,7 +220,7 @@ class CDAE(_Autoencoder):
         if self.optimizer == "adagrad":
             # the authors' accumulators start at 1e-4
             return torch.optim.Adagrad(net.parameters(), lr=self.lr, initial_accumulator_value=1e-4)
-        return torch.optim.Adam(net.parameters(), lr=self.lr)
+        return torch.optim.Adam(net.parameters(), lr=self.lr, fused=True)
 
     @property
     def _ratio(self) -> int | None:

@@ -17,6 +17,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from recae.evaluation.ranking import check_no_nan
+
 
 def _to_device(a: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     t = torch.from_numpy(np.ascontiguousarray(a)).to(dtype)
@@ -43,7 +45,14 @@ def device_topk(
 
     ``scores`` (n × n_items) is overwritten with ``-inf`` at the stored items of
     ``exclude``'s rows and at items ``allowed`` forbids. Returns int64 items
-    and float32 scores as numpy arrays (n × k).
+    and float32 scores as numpy arrays (n × k). ``DataError`` when a row holds NaN.
+
+    One partial selection (``torch.topk`` of k + 1) per row, not a sort of the
+    catalogue: where the (k+1)-th score is below the k-th, the k selected items
+    are the top k whatever the tie rule, and only their order is settled here
+    (equal scores by item index). Rows whose k-th score ties the next one (a
+    cut inside a run of equal scores, or fewer than k eligible items) are
+    sorted whole, stably, as before.
     """
     device = scores.device
     if exclude is not None and exclude.nnz:
@@ -52,12 +61,24 @@ def device_topk(
         scores[_to_device(rows, device, torch.int64), _to_device(exclude.indices, device, torch.int64)] = -torch.inf
     if allowed is not None:
         scores[:, ~_to_device(np.asarray(allowed, dtype=bool), device, torch.bool)] = -torch.inf
-    if torch.isnan(scores).any():
-        raise ValueError("a score is NaN")
-    k = min(k, scores.shape[1])
-    # a stable sort keeps equal scores in item order: ties go to the lower index
-    top, items = torch.sort(scores, dim=1, descending=True, stable=True)
-    top, items = top[:, :k], items[:, :k]
+    n_items = scores.shape[1]
+    k = min(k, n_items)
+    if k == n_items or scores.shape[0] == 0:
+        top, items = torch.sort(scores, dim=1, descending=True, stable=True)
+        tied = torch.zeros(scores.shape[0], dtype=torch.bool, device=device)
+    else:
+        top, items = torch.topk(scores, k + 1, dim=1)  # NaN counts as the largest: it comes first
+        tied = top[:, k - 1] == top[:, k]
+        top, items = top[:, :k], items[:, :k]
+    check_no_nan(top[:, :1].float().cpu().numpy())
+    # within the list, equal scores in item order: sort by item, then stably by score
+    items, order = torch.sort(items, dim=1)
+    top, order = torch.sort(top.gather(1, order), dim=1, descending=True, stable=True)
+    items = items.gather(1, order)
+    if tied.any():
+        rows_t = tied.nonzero().squeeze(1)
+        whole, whole_items = torch.sort(scores[rows_t], dim=1, descending=True, stable=True)
+        top[rows_t], items[rows_t] = whole[:, :k], whole_items[:, :k]
     items = torch.where(torch.isneginf(top), -1, items)
     return items.cpu().numpy().astype(np.int64), top.float().cpu().numpy()
 

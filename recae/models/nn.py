@@ -13,6 +13,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,33 +32,24 @@ class SparseBatch:
     non-zero instead of per cell. Mathematically the same network.
 
     Attributes: CSR structure of the batch (``indptr``, ``indices``,
-    ``values``), its shape, the CSR structure of its transpose and ``perm``,
-    the positions of the transpose's values in ``values``.
+    ``values``), its shape, and ``rows``, the row of each stored value.
     """
 
     indptr: torch.Tensor
     indices: torch.Tensor
     values: torch.Tensor
     shape: tuple[int, int]
-    t_indptr: torch.Tensor
-    t_indices: torch.Tensor
-    perm: torch.Tensor
     rows: torch.Tensor
 
     @classmethod
     def from_scipy(cls, X: sp.csr_matrix, device: torch.device | str = "cpu") -> SparseBatch:
         X = sp.csr_matrix(X, dtype=np.float32)
-        position = sp.csr_matrix((np.arange(X.nnz, dtype=np.float64), X.indices, X.indptr), shape=X.shape)
-        T = position.T.tocsr()
         as_long = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64)).to(device)  # noqa: E731
         return cls(
             indptr=as_long(X.indptr),
             indices=as_long(X.indices),
             values=torch.from_numpy(X.data.copy()).to(device),
             shape=X.shape,
-            t_indptr=as_long(T.indptr),
-            t_indices=as_long(T.indices),
-            perm=as_long(T.data),
             rows=as_long(np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))),
         )
 
@@ -68,19 +60,29 @@ class SparseBatch:
 
 
 class _SparseLinear(torch.autograd.Function):
-    """y = X·Wᵀ for a sparse X given with its transpose; the gradient flows to W only."""
+    """y = X·Wᵀ for a sparse X (CSR, with the row, column and value of each non-zero);
+    the gradient flows to W only."""
 
     @staticmethod
-    def forward(ctx, weight: torch.Tensor, x: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
-        ctx.xt = xt
+    def forward(  # noqa: ANN001
+        ctx, weight: torch.Tensor, x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor
+    ) -> torch.Tensor:
+        ctx.save_for_backward(rows, cols, values)
+        ctx.n_items = weight.shape[1]
         return torch.sparse.mm(x, weight.t())
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # noqa: ANN001
-        return torch.sparse.mm(ctx.xt, grad).t(), None, None
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None, None]:  # noqa: ANN001
+        # ∂/∂Wᵀ = Xᵀ·g: each non-zero x_ui adds x_ui·g_u to row i. Summed by index_add_
+        # straight into a zeroed n_items × out matrix, which is half the time of the
+        # sparse product (that one writes its result twice).
+        rows, cols, values = ctx.saved_tensors
+        out = grad.new_zeros(ctx.n_items, grad.shape[1])
+        out.index_add_(0, cols, grad[rows] * values[:, None])
+        return out.t(), None, None, None, None
 
 
-def _input_layer(x: torch.Tensor | SparseBatch, layer: nn.Linear, dropout: nn.Dropout) -> torch.Tensor:
+def _input_layer(x: torch.Tensor | SparseBatch, layer: ItemsLinear, dropout: nn.Dropout) -> torch.Tensor:
     """layer(dropout(x / ‖x‖₂)) for a dense or a sparse batch of histories."""
     if not isinstance(x, SparseBatch):
         return layer(dropout(F.normalize(x, dim=1)))
@@ -101,8 +103,42 @@ def sparse_linear(x: SparseBatch, weight: torch.Tensor, values: torch.Tensor | N
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
         # The structure comes from a checked scipy CSR matrix: skip torch's invariant checks.
         X = torch.sparse_csr_tensor(x.indptr, x.indices, values, (n, n_items), check_invariants=False)
-        XT = torch.sparse_csr_tensor(x.t_indptr, x.t_indices, values[x.perm], (n_items, n), check_invariants=False)
-    return _SparseLinear.apply(weight, X, XT)
+    return _SparseLinear.apply(weight, X, x.rows, x.indices, values)
+
+
+class ItemsLinear(nn.Module):
+    """The input layer ``x·Wᵀ + b`` (W: out × n_items) with W held one item per row in memory.
+
+    Stored as ``items_weight`` = Wᵀ (n_items × out, contiguous): the sparse
+    product ``X·Wᵀ`` reads it as it lies, its gradient ``Xᵀ·g`` arrives in the
+    same layout, and the fused Adam step runs on contiguous memory. Held as
+    ``nn.Linear`` holds it, each step would copy (and transpose) two or three
+    out × n_items matrices. The state dict is ``nn.Linear``'s: ``weight``
+    (out × n_items) and ``bias``, so saved models read back either way.
+    """
+
+    def __init__(self, layer: nn.Linear):
+        super().__init__()
+        self.items_weight = nn.Parameter(layer.weight.detach().t().contiguous())
+        self.bias = layer.bias
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """W, out × n_items (a transposed view of ``items_weight``)."""
+        return self.items_weight.t()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+    def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:  # type: ignore[override]
+        weight = self.weight if keep_vars else self.weight.detach()
+        destination[prefix + "weight"] = weight
+        destination[prefix + "bias"] = self.bias if keep_vars else self.bias.detach()
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any) -> None:  # type: ignore[override]
+        if prefix + "weight" in state_dict:
+            state_dict[prefix + "items_weight"] = state_dict.pop(prefix + "weight").t()
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
 
 def _mlp(dims: Sequence[int]) -> nn.ModuleList:
@@ -133,6 +169,7 @@ class MultDAENet(nn.Module):
         super().__init__()
         dims = [n_items, *hidden_dims, latent_dim, *reversed(hidden_dims), n_items]
         self.layers = _mlp(dims)
+        self.layers[0] = ItemsLinear(self.layers[0])
         self.dropout = nn.Dropout(dropout)
         self.bottleneck = len(hidden_dims)  # the index of the layer that outputs the code
 
@@ -177,6 +214,7 @@ class MultVAENet(nn.Module):
         super().__init__()
         self.latent_dim = latent_dim
         self.encoder = _mlp([n_items, *hidden_dims, 2 * latent_dim])
+        self.encoder[0] = ItemsLinear(self.encoder[0])
         self.decoder = _mlp([latent_dim, *reversed(hidden_dims), n_items])
         self.dropout = nn.Dropout(dropout)
 

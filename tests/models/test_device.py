@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from recae.errors import DataError
 from recae.evaluation.ranking import topk
 from recae.models import make_model
 from recae.models.device import dense_on_device, device_topk
@@ -31,6 +32,27 @@ def test_device_topk_gives_the_numpy_lists_with_masks_ties_and_padding(ties):
     np.testing.assert_array_equal(got[0], expected[0])
     np.testing.assert_array_equal(got[1], expected[1])
     assert (got[0][0] == -1).all()
+
+
+@pytest.mark.parametrize("k", [1, 3, 7, 24, 25])
+def test_device_topk_settles_ties_at_and_inside_the_cut_by_item_index(k):
+    """Scores from a few values: most rows have ties at the k-th place and inside the list,
+    some have none (the partial selection's fast path), some are padded."""
+    rng = np.random.default_rng(k)
+    scores = rng.integers(0, 6, (60, 25)).astype(np.float32)
+    scores[:20] += rng.standard_normal((20, 25)).astype(np.float32)  # rows without ties
+    exclude = sp.csr_matrix(sp.random(60, 25, density=0.3, random_state=k))
+    expected = topk(scores.copy(), k, exclude=exclude)
+    got = device_topk(torch.from_numpy(scores.copy()), k, exclude=exclude)
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(got[1], expected[1])
+
+
+def test_device_topk_names_the_rows_with_a_nan():
+    scores = np.zeros((6, 10), dtype=np.float32)
+    scores[4, 7] = np.nan
+    with pytest.raises(DataError, match=r"NaN in 1 row\(s\) of the batch \(rows 4\)"):
+        device_topk(torch.from_numpy(scores), 3)
 
 
 @pytest.mark.parametrize("name", ["mult-vae", "recvae", "vasp"])

@@ -55,3 +55,26 @@ def test_sparse_and_dense_batches_give_the_same_outputs_and_gradients(net_cls):
     torch.testing.assert_close(outputs[0][0], outputs[1][0], rtol=1e-5, atol=1e-5)
     for g_dense, g_sparse in zip(outputs[0][1], outputs[1][1]):
         torch.testing.assert_close(g_dense, g_sparse, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("net_cls", [MultDAENet, MultVAENet])
+def test_the_input_weight_lies_one_item_per_row_and_saves_as_a_linear_layer(net_cls):
+    """Contiguous Wᵀ and a gradient in the same layout (no per-step copies; the fused Adam
+    kernel needs contiguous memory), while the state dict keeps nn.Linear's (out × items)."""
+    X, _ = planted_blocks(n_users=20, n_items=30)
+    torch.manual_seed(0)
+    net = net_cls(30, hidden_dims=(16,), latent_dim=4)
+    first = net.layers[0] if net_cls is MultDAENet else net.encoder[0]
+    assert first.items_weight.shape == (30, 16) and first.items_weight.is_contiguous()
+    out = net(SparseBatch.from_scipy(X))
+    multinomial_nll(out[0] if isinstance(out, tuple) else out, SparseBatch.from_scipy(X)).backward()
+    assert first.items_weight.grad.is_contiguous()
+    state = net.state_dict()
+    prefix = "layers.0." if net_cls is MultDAENet else "encoder.0."
+    assert state[prefix + "weight"].shape == (16, 30) and prefix + "items_weight" not in state
+    assert torch.equal(state[prefix + "weight"], first.weight)
+    # a state saved from an nn.Linear first layer (out × items) reads back the same
+    other = net_cls(30, hidden_dims=(16,), latent_dim=4)
+    other.load_state_dict({k: v.contiguous() for k, v in state.items()})
+    assert torch.equal(other.state_dict()[prefix + "weight"], first.weight)
+    assert other.load_state_dict(state).missing_keys == []
