@@ -73,13 +73,25 @@ class _SparseLinear(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None, None]:  # noqa: ANN001
-        # ∂/∂Wᵀ = Xᵀ·g: each non-zero x_ui adds x_ui·g_u to row i. Summed by index_add_
-        # straight into a zeroed n_items × out matrix, which is half the time of the
-        # sparse product (that one writes its result twice).
+        # ∂/∂Wᵀ = Xᵀ·g (n_items × out). With fewer non-zeros than items (long catalogues,
+        # short histories) index_add_ sums x_ui·g_u into row i of a zeroed matrix: half
+        # the time of the sparse product, which writes its n_items × out result twice.
+        # With more (dense histories, short catalogues) the nnz × out rows index_add_
+        # would gather cost more than that, and Xᵀ as CSR times g is the cheaper one.
         rows, cols, values = ctx.saved_tensors
-        out = grad.new_zeros(ctx.n_items, grad.shape[1])
-        out.index_add_(0, cols, grad[rows] * values[:, None])
-        return out.t(), None, None, None, None
+        n_items = ctx.n_items
+        if cols.numel() < n_items:
+            out = grad.new_zeros(n_items, grad.shape[1])
+            out.index_add_(0, cols, grad[rows] * values[:, None])
+            return out.t(), None, None, None, None
+        order = torch.argsort(cols, stable=True)
+        crow = torch.zeros(n_items + 1, dtype=torch.int64, device=cols.device)
+        torch.cumsum(torch.bincount(cols, minlength=n_items), 0, out=crow[1:])
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+            XT = torch.sparse_csr_tensor(crow, rows[order], values[order], (n_items, grad.shape[0]),
+                                         check_invariants=False)
+        return torch.sparse.mm(XT, grad).t(), None, None, None, None
 
 
 def _input_layer(x: torch.Tensor | SparseBatch, layer: ItemsLinear, dropout: nn.Dropout) -> torch.Tensor:

@@ -78,3 +78,18 @@ def test_the_input_weight_lies_one_item_per_row_and_saves_as_a_linear_layer(net_
     other.load_state_dict({k: v.contiguous() for k, v in state.items()})
     assert torch.equal(other.state_dict()[prefix + "weight"], first.weight)
     assert other.load_state_dict(state).missing_keys == []
+
+
+@pytest.mark.parametrize("density", [0.01, 0.5])  # fewer non-zeros than items, and more
+def test_the_sparse_input_layers_gradient_is_xt_times_g_either_way(density):
+    import numpy as np
+    import scipy.sparse as sp
+
+    from recae.models.nn import sparse_linear
+
+    X = sp.random(40, 200, density=density, format="csr", random_state=0, dtype=np.float32)
+    assert (X.nnz < 200) == (density < 0.1)
+    W = torch.randn(8, 200, requires_grad=True)
+    g = torch.randn(40, 8)
+    (sparse_linear(SparseBatch.from_scipy(X), W) * g).sum().backward()
+    torch.testing.assert_close(W.grad, g.T @ torch.from_numpy(X.toarray()), rtol=1e-5, atol=1e-5)
