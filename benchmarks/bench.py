@@ -212,6 +212,57 @@ def bench_anomalies(quick: bool) -> dict[str, Any]:
     return out
 
 
+def linear_fit_phase(label: str, model: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Fit ``model`` on the training rows of size ``label``; seconds and peak memory of the fit."""
+    import scale
+    import torch
+
+    torch.set_num_threads(2)
+    X, _, _ = scale.load_matrix(label, {**scale.QUICK_SIZES, **scale.SIZES})
+    before = _peak_rss_mb()
+    start = time.perf_counter()
+    make_model(model, **params).fit(X)
+    return {"data": label, "model": model, "users": int(X.shape[0]), "items": int(X.shape[1]),
+            "interactions": int(X.nnz), "fit_s": time.perf_counter() - start,
+            "peak_before_fit_mb": before}  # the whole process's peak is added by _child
+
+
+def linear_quality_phase() -> dict[str, Any]:
+    """ELSA (the package's defaults) and EASE (tuned, λ = 919) on ml-1m-lcfn, as
+    ``recae benchmark --models elsa,ease --seed 7`` reports them."""
+    result = run_benchmark(
+        BenchmarkConfig(dataset="ml-1m-lcfn", models=("elsa", "ease"), model_params={"ease": {"l2": 919.0}},
+                        seed=7, track=False, progress=False),
+        NullTracker(),
+        echo=lambda _: None,
+    )
+    out: dict[str, Any] = {}
+    for name in ("elsa", "ease"):
+        means = result.models[name].test_means()
+        out[f"{name} test recall_at_20"] = means["recall_at_20"]
+        out[f"{name} test ndcg_at_20"] = means["ndcg_at_20"]
+        out[f"{name} fit seconds"] = result.models[name].fit_seconds
+    out["elsa ndcg_at_20 / ease"] = out["elsa test ndcg_at_20"] / out["ease test ndcg_at_20"]
+    return out
+
+
+def bench_linear(quick: bool) -> dict[str, Any]:
+    """The linear autoencoder that scales (ELSA, ``elsarec``) at gowalla's size and a
+    100k-item catalogue, and its quality against EASE on ml-1m-lcfn."""
+    import scale
+
+    labels = list(scale.QUICK_SIZES) if quick else ["gowalla-size", "100k-items"]
+    rows = [_isolated("linear_fit_phase", {"label": label, "model": "elsa", "params": {"device": "cpu"}})
+            for label in labels]
+    print("\nELSA (elsarec; 256 factors, 5 epochs, batch 128), fit on 2 threads")
+    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
+    out: dict[str, Any] = {"fits": rows}
+    if not quick:
+        out["ml-1m-lcfn"] = _isolated("linear_quality_phase", {})
+        _print("ELSA against EASE on ml-1m-lcfn (given split, --seed 7)", out["ml-1m-lcfn"])
+    return out
+
+
 def bench_scale_table(quick: bool) -> list[dict[str, Any]]:
     """Mult-VAE's epoch and full-ranking pass at each size, as ratios to this machine's floor."""
     import scale
@@ -234,6 +285,7 @@ def main() -> None:
         "scale": None,
         "read-csv": None,
         "anomalies": None,
+        "linear": None,
         "mult-vae-ml1m": ("Mult-VAE, paper defaults, on ml-1m-lcfn (given split)", "bench_mult_vae_ml1m"),
         "recommend": (None, "bench_recommend"),
     }
@@ -249,6 +301,9 @@ def main() -> None:
             continue
         if name == "anomalies":
             figures["anomalies"] = bench_anomalies(args.quick)
+            continue
+        if name == "linear":
+            figures["linear"] = bench_linear(args.quick)
             continue
         if name == "read-csv":
             figures["read_csv"] = bench_read_csv(args.quick)
