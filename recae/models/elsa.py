@@ -143,7 +143,7 @@ class ELSA(_Autoencoder):
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:
         return {
-            "factors": trial.suggest_categorical("factors", [128, 256, 512, 1024]),
+            "factors": trial.suggest_categorical("factors", [256, 512, 1024, 2048]),
             "lr": trial.suggest_float("lr", 0.01, 0.3, log=True),
             "batch_size": trial.suggest_categorical("batch_size", [64, 128, 256, 512]),
             "epochs": trial.suggest_int("epochs", 5, 30),
