@@ -385,3 +385,56 @@ def test_a_storage_that_cannot_be_opened_is_named_before_any_work(tmp_path, monk
     assert "--storage journal:" in err and "cannot open the study 's'" in err
     assert cli.main(["tune", "--dataset", "x.csv", "--model", "ease", "--storage", "journal:s.log"]) == 2
     assert "--storage and --study go together" in capsys.readouterr().err
+
+
+def _small_ratings(folder: Path) -> None:
+    rng = np.random.default_rng(0)
+    rows = ["user,item"] + [f"{u},{i}" for u in range(200) for i in rng.choice(150, size=20, replace=False)]
+    (folder / "r.csv").write_text("\n".join(rows) + "\n")
+
+
+def _journal_study(path: Path, name: str = "s") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(path))))
+
+
+def test_helper_processes_run_the_trials_of_the_shared_study(tmp_path, monkeypatch):
+    """The helpers of --workers, alone: every trial of the study is theirs, each run once."""
+    import os
+
+    from recae.experiment.tuning.workers import SharedSearch, helpers
+
+    monkeypatch.chdir(tmp_path)
+    _small_ratings(tmp_path)
+    config = BenchmarkConfig.create(dataset="r.csv", models=("ease",), heldout_users=20, track=False, progress=False)
+    search = SharedSearch(f"journal:{tmp_path}/study.log", "s", threads=1)
+    tuning.open_study(search.storage, "s", 0, optuna.pruners.NopPruner())  # the study exists before they start
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a helper that fails warns: here that fails the test
+        with helpers(2, config, "ease", 6, None, 0, True, search):
+            pass  # this process runs no trial: the helpers fill the study
+    study = _journal_study(tmp_path / "study.log")
+    numbers = sorted(t.number for t in study.trials)
+    assert numbers[:6] == list(range(6)) and len(numbers) <= 7  # each once; one more may start at the end
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    assert os.getpid() not in {t.user_attrs["worker_pid"] for t in study.trials}
+
+
+def test_tune_with_two_workers_runs_every_trial_once_and_tests_the_studys_best(tmp_path, monkeypatch, mlflow_uri):
+    monkeypatch.chdir(tmp_path)
+    _small_ratings(tmp_path)
+    code = cli.main(["tune", "--dataset", "r.csv", "--model", "ease", "--trials", "8", "--heldout-users", "20",
+                     "--workers", "2", "--storage", "journal:study.log", "--study", "s",
+                     "--tracking-uri", mlflow_uri, "--no-progress", "--json", "out.json"])
+    assert code == 0
+    study = _journal_study(tmp_path / "study.log")
+    numbers = sorted(t.number for t in study.trials)
+    assert numbers == list(range(len(numbers))) and 8 <= len(numbers) <= 9
+    saved = json.loads((tmp_path / "out.json").read_text())
+    assert saved["best_trial"] == study.best_trial.number
+    assert {t["number"] for t in saved["trials"]} <= set(numbers)  # this process's share of them
+
+
+def test_workers_must_be_a_positive_count(capsys):
+    assert cli.main(["tune", "--dataset", "x.csv", "--model", "ease", "--workers", "0"]) == 2
+    assert "--workers must be at least 1, got 0" in capsys.readouterr().err

@@ -8,7 +8,11 @@ import pandas as pd
 
 from recae.cli import options
 from recae.errors import UsageError
+from recae.experiment.config import BenchmarkConfig
+from recae.experiment.results import TuningResult
+from recae.experiment.tracker import Tracker
 from recae.experiment.tuning import tune
+from recae.experiment.tuning.workers import helpers, shared_search
 from recae.files import check_output_path
 
 
@@ -34,6 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--sampler-seed", type=int, default=0, help="seed of Optuna's TPE sampler (default: %(default)s)")
     parser.add_argument("--no-pruning", dest="prune", action="store_false", help="iterative models: never stop a trial early")
     parser.add_argument("--storage", metavar="URL", help="share the search among processes or machines: journal:PATH (a journal file) or a database URL such as sqlite:///tune.db; with --study")
+    parser.add_argument("--workers", type=int, default=1, metavar="N", help="run trials in N processes of this machine at once, sharing one study (--storage, or a temporary journal file) and the cores (each gets cores // N threads); this process tracks the search and fits the best (default: %(default)s)")
     parser.add_argument("--study", metavar="NAME", help="the shared study's name; every worker started with the same --storage and --study adds trials to it until it holds --trials")
     options.add_split_arguments(parser)
     options.add_output_arguments(
@@ -46,16 +51,21 @@ def run(args: argparse.Namespace) -> int:
     """Run the search, print the best trial, its parameters and test metrics, write ``--json``."""
     if args.trials < 1:
         raise UsageError(f"--trials must be at least 1, got {args.trials}")
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
     if args.timeout is not None and not args.timeout > 0:
         raise UsageError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     config = options.config_from_args(args, models=(args.model,))
     if args.json:
         check_output_path(args.json)  # before any work: a bad path must not cost the search
     tracker = options.tracker_for(config)
-    result = tune(
-        config, args.model, n_trials=args.trials, timeout=args.timeout, tracker=tracker,
-        sampler_seed=args.sampler_seed, prune=args.prune, storage=args.storage, study_name=args.study,
-    )
+    if args.workers == 1:
+        result = tune(
+            config, args.model, n_trials=args.trials, timeout=args.timeout, tracker=tracker,
+            sampler_seed=args.sampler_seed, prune=args.prune, storage=args.storage, study_name=args.study,
+        )
+    else:
+        result = _tune_in_workers(args, config, tracker)
     best, counts = result.best_trial, result.counts()
     epoch = f", epoch {best.best_epoch}" if best.best_epoch is not None else ""
     print()
@@ -68,3 +78,20 @@ def run(args: argparse.Namespace) -> int:
     print(f"\nTest metrics of the best parameters on {result.dataset} ({result.protocol}), mean ± half-width of the 95% CI:")
     print(result.table().to_string(index=False))
     return options.finish(result, args, "tuning run", tracker)
+
+
+def _tune_in_workers(args: argparse.Namespace, config: BenchmarkConfig, tracker: Tracker) -> TuningResult:
+    """``tune`` here while ``--workers`` − 1 helper processes run trials of the same study."""
+    import torch
+
+    with shared_search(args.workers, args.storage, args.study, args.model) as search:
+        torch.set_num_threads(search.threads)
+        print(f"{args.workers} workers of {search.threads} thread(s) each, sharing the study "
+              f"{search.study_name!r} in {search.storage}")
+        with helpers(args.workers - 1, config, args.model, args.trials, args.timeout, args.sampler_seed,
+                     args.prune, search):
+            return tune(
+                config, args.model, n_trials=args.trials, timeout=args.timeout, tracker=tracker,
+                sampler_seed=args.sampler_seed, prune=args.prune, storage=search.storage,
+                study_name=search.study_name,
+            )

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -141,6 +142,7 @@ class Objective:
         outcome = TrialOutcome(number=trial.number, state="FAIL", params=params)
         self.trials.append(outcome)
         trial.set_user_attr("params", params)
+        trial.set_user_attr("worker_pid", os.getpid())  # which process of a shared search ran it
         run_tags = {**self.tags, "recae.kind": TRIAL_KIND, "trial_number": trial.number}
         pruned: optuna.TrialPruned | None = None
         with self.parent.nested(f"{self.model} trial {trial.number}", tags=run_tags) as run:
@@ -307,6 +309,23 @@ def tune(
     return result
 
 
+def run_trials(
+    config: BenchmarkConfig, model: str, n_trials: int, timeout: float | None, *, tracker: Tracker,
+    sampler_seed: int, prune: bool, storage: str, study_name: str | None,
+) -> None:
+    """Trials only, into the shared study ``study_name`` of ``storage``, until it holds
+    ``n_trials``: what the helper processes of ``recae tune --workers`` run (the process
+    that started them tracks the search and fits the best trial, :func:`tune`)."""
+    fixed = _check_search(config, model, n_trials, timeout)
+    study, _ = open_study(storage, study_name, sampler_seed, _pruner(model, prune))
+    split = runs.prepare_split(config, lambda _: None)
+    label = runs.dataset_label(config.dataset)
+    tags = {"dataset": label, "protocol": split.protocol, "model": model}
+    with tracker.run(f"{label}/{split.protocol}", f"tune {model} (worker)", tags={**tags, "recae.kind": TUNE_KIND}) as parent:
+        objective = Objective(model, fixed, split, config.ks, parent, tags)
+        optimize(objective, model, lambda: [], study, n_trials, timeout, progress=False)
+
+
 def _check_search(config: BenchmarkConfig, model: str, n_trials: Any, timeout: float | None) -> dict[str, Any]:
     """Check the search's settings before any data is read; the parameters ``--param`` fixes."""
     if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
@@ -388,5 +407,6 @@ __all__ = [
     "draw_params",
     "open_study",
     "optimize",
+    "run_trials",
     "tune",
 ]
