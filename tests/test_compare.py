@@ -78,3 +78,17 @@ def test_bad_input_raises_a_one_line_recae_error(kwargs, error, match):
         compare(**kwargs)
     assert isinstance(caught.value, RecaeError)
     assert "\n" not in str(caught.value)
+
+
+def test_on_average_popularity_the_lowest_is_the_best():
+    rng = np.random.default_rng(0)
+    base = rng.random(300) * 100
+    results = {name: EvaluationResult(per_user={"arp_at_20": base + shift, "ndcg_at_20": np.full(300, shift)},
+                                      coverage={}, n_users=300, n_skipped=0)
+               for name, shift in (("popular", 30.0), ("niche", 0.0), ("mid", 10.0))}
+    table = compare(results, metrics=("arp_at_20", "ndcg_at_20"), n_boot=200)
+    arp = table[table["metric"] == "arp_at_20"].set_index("model")
+    assert list(arp.sort_values("rank").index) == ["niche", "mid", "popular"]
+    assert arp.loc["popular", "diff"] == pytest.approx(30.0) and arp.loc["popular", "significant"]
+    ndcg = table[table["metric"] == "ndcg_at_20"].set_index("model")
+    assert list(ndcg.sort_values("rank").index) == ["popular", "mid", "niche"]  # higher is better there

@@ -35,9 +35,17 @@ from recae.evaluation.inputs import check_probability, check_seed
 from recae.evaluation.metrics import EvaluationResult
 from recae.evaluation.stats import bootstrap_ci, holm, paired_tests
 
-__all__ = ["DEFAULT_METRICS", "compare", "format_comparison"]
+__all__ = ["DEFAULT_METRICS", "LOWER_IS_BETTER", "compare", "format_comparison", "lower_is_better"]
 
 DEFAULT_METRICS: tuple[str, ...] = ("ndcg_at_100", "recall_at_20", "ndcg_at_20")
+#: Metrics where less is better: the average popularity of what is recommended
+#: (``arp_at_K``) measures popularity bias. Every other metric ranks highest first.
+LOWER_IS_BETTER: tuple[str, ...] = ("arp_at_",)
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether the best model on ``metric`` is the one with the lowest mean."""
+    return metric.startswith(LOWER_IS_BETTER)
 
 
 def compare(
@@ -47,7 +55,8 @@ def compare(
     n_boot: int = 2000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """One row per (metric, model): mean, its bootstrap CI, and the paired comparison with the best.
+    """One row per (metric, model): mean, its bootstrap CI, and the paired comparison with the best
+    (the highest mean; the lowest for :data:`LOWER_IS_BETTER` metrics).
 
     Parameters
     ----------
@@ -103,7 +112,8 @@ def _compare_on(
 ) -> list[dict[str, Any]]:
     """The rows of one metric, best model first; ``values[model]`` has shape (n_users,)."""
     means = {n: float(np.nanmean(v)) if np.isfinite(v).any() else np.nan for n, v in values.items()}
-    order = sorted(values, key=lambda n: -np.nan_to_num(means[n], nan=-np.inf))
+    sign = 1.0 if lower_is_better(metric) else -1.0  # sorted ascending: the best first, NaN last
+    order = sorted(values, key=lambda n: np.nan_to_num(sign * means[n], nan=np.inf))
     best = order[0]
     block = []
     for rank, name in enumerate(order, start=1):
