@@ -277,6 +277,33 @@ def bench_linear(quick: bool) -> dict[str, Any]:
     return out
 
 
+def ease_fit_phase(label: str) -> dict[str, Any]:
+    """EASE (float32, the Gram matrix inverted in place) fitted on the training rows of size
+    ``label``: seconds, peak memory, and the estimate it checks against the memory budget."""
+    import scale
+    import torch
+
+    from recae.models import EASE
+
+    torch.set_num_threads(2)
+    X, _, _ = scale.load_matrix(label, {**scale.QUICK_SIZES, **scale.SIZES})
+    before = _peak_rss_mb()
+    start = time.perf_counter()
+    EASE(l2=500.0).fit(X)
+    return {"data": label, "items": int(X.shape[1]), "fit_s": time.perf_counter() - start,
+            "estimate_gb": EASE.memory_estimate(X.shape[1]) / 1e9,
+            "float64_three_matrices_gb": 3 * 8 * X.shape[1] ** 2 / 1e9, "peak_before_fit_mb": before}
+
+
+def bench_ease(quick: bool) -> dict[str, Any]:
+    """EASE on a gowalla-sized catalogue (~40k items), which the float64 fit refused."""
+    import scale
+
+    out = _isolated("ease_fit_phase", {"label": next(iter(scale.QUICK_SIZES)) if quick else "gowalla-size"})
+    _print("EASE (float32, in place) on a gowalla-sized catalogue, 2 threads", out)
+    return out
+
+
 def bench_scale_table(quick: bool) -> list[dict[str, Any]]:
     """Mult-VAE's epoch and full-ranking pass at each size, as ratios to this machine's floor."""
     import scale
@@ -294,40 +321,35 @@ def bench_scale_table(quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
+def bench_mult_vae_paper(quick: bool) -> dict[str, Any]:
+    """Mult-VAE with the paper's defaults on ml-1m-lcfn, in a fresh process."""
+    out = _isolated("bench_mult_vae_ml1m", {})
+    _print("Mult-VAE, paper defaults, on ml-1m-lcfn (given split)", out)
+    return out
+
+
+#: ``--only`` name → (key in bench.json, benchmark taking ``quick``); each prints its own block.
+BENCHES: dict[str, tuple[str, Any]] = {
+    "scale": ("scale", bench_scale_table),
+    "read-csv": ("read_csv", bench_read_csv),
+    "anomalies": ("anomalies", bench_anomalies),
+    "linear": ("linear", bench_linear),
+    "ease": ("ease", bench_ease),
+    "mult-vae-ml1m": ("mult-vae-ml1m", bench_mult_vae_paper),
+    "recommend": ("recommend", lambda quick: bench_recommend()),
+}
+
+
 def main() -> None:
-    benches = {
-        "scale": None,
-        "read-csv": None,
-        "anomalies": None,
-        "linear": None,
-        "mult-vae-ml1m": ("Mult-VAE, paper defaults, on ml-1m-lcfn (given split)", "bench_mult_vae_ml1m"),
-        "recommend": (None, "bench_recommend"),
-    }
     parser = argparse.ArgumentParser(prog="python benchmarks/bench.py", description="recae's benchmarks")
-    parser.add_argument("--only", choices=list(benches), action="append", help="run only these (repeatable)")
+    parser.add_argument("--only", choices=list(BENCHES), action="append", help="run only these (repeatable)")
     parser.add_argument("--quick", action="store_true", help="small sizes only (minutes, for CI)")
     parser.add_argument("--json", default="bench.json", metavar="PATH", help="where the figures go (default: %(default)s)")
     args = parser.parse_args()
     figures: dict[str, Any] = {"quick": args.quick, "torch_threads": 2}
-    for name in args.only or list(benches):
-        if name == "scale":
-            figures["scale"] = bench_scale_table(args.quick)
-            continue
-        if name == "anomalies":
-            figures["anomalies"] = bench_anomalies(args.quick)
-            continue
-        if name == "linear":
-            figures["linear"] = bench_linear(args.quick)
-            continue
-        if name == "read-csv":
-            figures["read_csv"] = bench_read_csv(args.quick)
-            continue
-        title, fn = benches[name]
-        if title is None:
-            figures[name] = globals()[fn]()  # prints its own block
-        else:
-            figures[name] = _isolated(fn, {})
-            _print(title, figures[name])
+    for name in args.only or list(BENCHES):
+        key, bench = BENCHES[name]
+        figures[key] = bench(args.quick)
     write_json(args.json, figures)
     print(f"\nfigures written to {args.json}")
 
