@@ -16,9 +16,12 @@ float64 one's top-20 lists for more than 99% of users on ml-1m-lcfn (see
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from recae.checks import Constraint, Options
 from recae.errors import ModelFitError
@@ -27,6 +30,11 @@ from recae.errors import ModelFitError
 DTYPE_CONSTRAINT: list[Constraint] = [Options(("float32", "float64"))]
 #: The sparse product's block, at most this fraction of the dense matrix's bytes.
 WORKSPACE_FRACTION = 0.25
+#: From this size on, the Cholesky routines run on one BLAS thread: the threaded
+#: ``spotrf`` of the OpenBLAS that scipy ships (0.3.30) writes out of bounds and
+#: kills the process from about n = 27,000 on 2 threads (n = 26,000 passes), where
+#: one thread factors n = 40,119 correctly, about twice as slowly.
+SINGLE_THREAD_FROM = 20_000
 
 
 def memory_estimate(n_items: int, dtype: str = "float32") -> int:
@@ -71,7 +79,11 @@ def spd_inverse_inplace(A: np.ndarray, owner: str, l2: float) -> np.ndarray:
     # LAPACK works on it in place. Its upper triangle is A's lower one.
     F = A.T
     potrf, potri = scipy.linalg.get_lapack_funcs(("potrf", "potri"), (F,))
-    c, info = potrf(F, lower=False, overwrite_a=True, clean=False)
+    threads = threadpool_limits(1, user_api="blas") if n >= SINGLE_THREAD_FROM else contextlib.nullcontext()
+    with threads:
+        c, info = potrf(F, lower=False, overwrite_a=True, clean=False)
+        if info == 0:
+            inv, info_inv = potri(c, lower=False, overwrite_c=True)
     if info > 0:
         raise ModelFitError(
             f"{owner}: XᵀX + l2·I is not positive definite (leading minor {info} of {n}) "
@@ -79,9 +91,8 @@ def spd_inverse_inplace(A: np.ndarray, owner: str, l2: float) -> np.ndarray:
         )
     if info < 0:
         raise ModelFitError(f"{owner}: LAPACK potrf rejected argument {-info}")
-    inv, info = potri(c, lower=False, overwrite_c=True)
-    if info != 0:
-        raise ModelFitError(f"{owner}: the inverse of XᵀX + l2·I failed (LAPACK potri info={info}) with l2={l2:g}")
+    if info_inv != 0:
+        raise ModelFitError(f"{owner}: the inverse of XᵀX + l2·I failed (LAPACK potri info={info_inv}) with l2={l2:g}")
     if not (inv is F or np.shares_memory(inv, A)):  # LAPACK made a copy after all
         A[...] = inv.T
     _mirror_lower_to_upper(A)
@@ -100,4 +111,4 @@ def _mirror_lower_to_upper(A: np.ndarray, block: int = 512) -> None:
         d[iu] = d.T[iu]
 
 
-__all__ = ["DTYPE_CONSTRAINT", "WORKSPACE_FRACTION", "dense_gram", "memory_estimate", "spd_inverse_inplace"]
+__all__ = ["DTYPE_CONSTRAINT", "SINGLE_THREAD_FROM", "WORKSPACE_FRACTION", "dense_gram", "memory_estimate", "spd_inverse_inplace"]
