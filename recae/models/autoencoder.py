@@ -280,7 +280,8 @@ class _Autoencoder(Recommender):
             users = perm[rows][rank::size]
             optimizer.zero_grad(set_to_none=True)
             if len(users):
-                loss, parts = self._batch_loss(net, X, users, update)
+                with self._autocast():
+                    loss, parts = self._batch_loss(net, X, users, update)
                 (loss * (len(users) / (rows.stop - rows.start)) if size > 1 else loss).backward()
                 for key, value in parts.items():
                     sums[key] = sums.get(key, 0.0) + value * len(users)
@@ -298,6 +299,12 @@ class _Autoencoder(Recommender):
                 f"try a smaller lr (now {self.lr})"
             )
         return record, update
+
+    def _autocast(self) -> torch.autocast:
+        """bfloat16 autocast for the forward passes when the model's ``amp`` is on (the models
+        that take it: Mult-VAE, Mult-DAE); the weights, the optimiser state and the losses
+        that autocast keeps in float32 (softmax, log-softmax, sums) stay float32."""
+        return torch.autocast(self.device_.type, dtype=torch.bfloat16, enabled=bool(getattr(self, "amp", False)))
 
     def _validation_score(self, net: nn.Module, validation: Validation) -> float:
         """Validation NDCG@100 of the network as it stands, through the shared ranking path."""
@@ -378,7 +385,8 @@ class _Autoencoder(Recommender):
         with torch.no_grad():
             for rows in iter_batches(X.shape[0], batch_size):
                 batch = X[rows]
-                logits = self._logits(net, _to_batch(batch, self.device_)).float()
+                with self._autocast():
+                    logits = self._logits(net, _to_batch(batch, self.device_)).float()
                 items[rows], scores[rows] = device_topk(logits, k, batch if exclude_seen else None, allowed)
         return items, scores
 
@@ -388,7 +396,8 @@ class _Autoencoder(Recommender):
         out = np.empty(X.shape, dtype=np.float32)
         with torch.no_grad():
             for rows in iter_batches(X.shape[0], self.eval_batch_size):
-                out[rows] = self._logits(net, _to_batch(X[rows], self.device_)).float().cpu().numpy()
+                with self._autocast():
+                    out[rows] = self._logits(net, _to_batch(X[rows], self.device_)).float().cpu().numpy()
         return out
 
     # -------------------------------------------------------------- persistence

@@ -56,6 +56,7 @@ class _SparseMultinomialNLL(torch.autograd.Function):
     """
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.float32)  # the loss in float32 under amp
     def forward(  # noqa: ANN001
         ctx, logits: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor
     ) -> torch.Tensor:
@@ -64,6 +65,7 @@ class _SparseMultinomialNLL(torch.autograd.Function):
         return -(log_p[rows, cols] * values).sum() / logits.shape[0]
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cpu")
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:  # noqa: ANN001
         log_p, rows, cols, values = ctx.saved_tensors

@@ -28,7 +28,7 @@ class MultDAE(_Autoencoder):
     Loss per batch: −log p(x | dropout(x)) + ``weight_decay``·Σ‖W‖². The default
     weight decay 2e-5 is the reference notebook's λ = 0.01 / batch_size.
     Other parameters, ``likelihood`` and ``confidence`` included, as for
-    :class:`~recae.models.mult_vae.MultVAE`.
+    :class:`~recae.models.mult_vae.MultVAE` (``amp`` too).
 
     The classic autoencoder regularizers, off by default
     (:mod:`recae.models.regularizers`), each added to the batch loss:
@@ -51,6 +51,7 @@ class MultDAE(_Autoencoder):
         **_Autoencoder._parameter_constraints,
         **LIKELIHOOD_CONSTRAINTS,
         **REGULARIZER_CONSTRAINTS,
+        "amp": [bool],
     }
 
     def __init__(
@@ -72,6 +73,7 @@ class MultDAE(_Autoencoder):
         sparsity_weight: float = 0.0,
         sparsity_target: float = 0.05,
         contractive_weight: float = 0.0,
+        amp: bool = False,
     ):
         super().__init__(
             hidden_dims, latent_dim, dropout, epochs, batch_size, lr, weight_decay,
@@ -83,6 +85,7 @@ class MultDAE(_Autoencoder):
         self.sparsity_weight = sparsity_weight
         self.sparsity_target = sparsity_target
         self.contractive_weight = contractive_weight
+        self.amp = amp
 
     def _build(self, n_items: int) -> nn.Module:
         return MultDAENet(n_items, [int(d) for d in self.hidden_dims], int(self.latent_dim), float(self.dropout))

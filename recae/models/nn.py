@@ -64,6 +64,8 @@ class _SparseLinear(torch.autograd.Function):
     the gradient flows to W only."""
 
     @staticmethod
+    # sparse batches live on the CPU, whose sparse products are float32 only (under amp too)
+    @torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.float32)
     def forward(  # noqa: ANN001
         ctx, weight: torch.Tensor, x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor
     ) -> torch.Tensor:
@@ -72,6 +74,7 @@ class _SparseLinear(torch.autograd.Function):
         return torch.sparse.mm(x, weight.t())
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cpu")
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None, None]:  # noqa: ANN001
         # ∂/∂Wᵀ = Xᵀ·g (n_items × out). With fewer non-zeros than items (long catalogues,
         # short histories) index_add_ sums x_ui·g_u into row i of a zeroed matrix: half

@@ -10,6 +10,7 @@ class TestMultDAEContract(ModelContract):
     model_class = MultDAE
     fast_params = dict(hidden_dims=(32,), latent_dim=8, epochs=30, batch_size=40, lr=1e-2, device="cpu")
     bad_params = [
+        {"amp": 1},
         {"dropout": 1.5},
         {"epochs": 0},
         {"weight_decay": -1e-5},

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+import torch
 
 from recae.models import MultVAE
 from tests.models.contract import ModelContract
@@ -15,6 +17,7 @@ class TestMultVAEContract(ModelContract):
         total_anneal_steps=0, anneal_cap=0.05,
     )
     bad_params = [
+        {"amp": "yes"},
         {"dropout": 1.5},
         {"latent_dim": 0},
         {"hidden_dims": [0]},
@@ -35,6 +38,25 @@ class TestGaussianMultVAEContract(TestMultVAEContract):
 
 class TestLogisticMultVAEContract(TestMultVAEContract):
     fast_params = {**TestMultVAEContract.fast_params, "likelihood": "logistic"}
+
+
+class TestMixedPrecisionMultVAEContract(TestMultVAEContract):
+    """The whole contract with bfloat16 autocast (the GPU option), run on the CPU."""
+
+    fast_params = {**TestMultVAEContract.fast_params, "amp": True}
+
+
+def test_mixed_precision_keeps_float32_weights_and_nearly_the_float32_scores():
+    from tests.conftest import planted_blocks
+
+    X, _ = planted_blocks()
+    params = {**TestMultVAEContract.fast_params, "epochs": 3}
+    full, mixed = MultVAE(**params).fit(X), MultVAE(**params, amp=True).fit(X)
+    assert all(p.dtype == torch.float32 for p in mixed.module_.parameters())
+    a, b = full.score(X), mixed.score(X)
+    assert b.dtype == np.float32 and np.isfinite(b).all()
+    # bfloat16 keeps 8 bits of mantissa: the two trainings drift apart a little
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.95
 
 
 def test_kl_annealing_schedule():
