@@ -420,7 +420,7 @@ def test_helper_processes_run_the_trials_of_the_shared_study(tmp_path, monkeypat
     assert os.getpid() not in {t.user_attrs["worker_pid"] for t in study.trials}
 
 
-def test_tune_with_two_workers_runs_every_trial_once_and_tests_the_studys_best(tmp_path, monkeypatch, mlflow_uri):
+def test_tune_with_two_workers_runs_every_trial_once_and_tests_the_studys_best(tmp_path, monkeypatch, mlflow_uri, capsys):
     monkeypatch.chdir(tmp_path)
     _small_ratings(tmp_path)
     code = cli.main(["tune", "--dataset", "r.csv", "--model", "ease", "--trials", "8", "--heldout-users", "20",
@@ -433,6 +433,10 @@ def test_tune_with_two_workers_runs_every_trial_once_and_tests_the_studys_best(t
     saved = json.loads((tmp_path / "out.json").read_text())
     assert saved["best_trial"] == study.best_trial.number
     assert {t["number"] for t in saved["trials"]} <= set(numbers)  # this process's share of them
+    # the summary counts the study's trials, and says how many ran here
+    printed = capsys.readouterr().out
+    assert f"Best of {len(numbers)} trials (" in printed
+    assert f"of the {len(saved['trials'])} run by this process)" in printed
 
 
 def test_workers_must_be_a_positive_count(capsys):

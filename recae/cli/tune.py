@@ -68,10 +68,12 @@ def run(args: argparse.Namespace) -> int:
         result = _tune_in_workers(args, config, tracker)
     best, counts = result.best_trial, result.counts()
     epoch = f", epoch {best.best_epoch}" if best.best_epoch is not None else ""
+    here = (f"{counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed"
+            + (f", of the {len(result.trials)} run by this process" if result.study_trials is not None else ""))
     print()
     print(
-        f"Best of {len(result.trials)} trials ({counts['COMPLETE']} complete, {counts['PRUNED']} pruned, "
-        f"{counts['FAIL']} failed): trial {best.number}, validation ndcg@100 {best.value:.4f}{epoch}"
+        f"Best of {result.study_trials or len(result.trials)} trials ({here}): "
+        f"trial {best.number}, validation ndcg@100 {best.value:.4f}{epoch}"
     )
     params = pd.DataFrame({"parameter": list(result.best_params), "value": [repr(v) for v in result.best_params.values()]})
     print(params.to_string(index=False))

@@ -190,11 +190,14 @@ class TuningResult:
     final : ModelResult
         The best parameters fitted as in a benchmark and evaluated once on test.
     trials : list of TrialOutcome
-        Every trial, in order.
+        Every trial this process ran, in order.
     parent_run_id, experiment : str or None, str
         The search's run and experiment (None when nothing is stored).
     split_info : dict
         The split's description.
+    study_trials : int or None
+        The trials of the whole study when it was shared with other processes
+        (``--storage``, ``--workers``); None when this process ran them all.
     """
 
     model: str
@@ -208,6 +211,7 @@ class TuningResult:
     parent_run_id: str | None
     experiment: str
     split_info: dict[str, Any]
+    study_trials: int | None = None
 
     def counts(self) -> dict[str, int]:
         """Trials per state: ``{"COMPLETE": n, "PRUNED": n, "FAIL": n}``."""

@@ -296,6 +296,7 @@ def tune(
             model=model, dataset=label, protocol=split.protocol, fingerprint=fingerprint,
             best_params=dict(best.params), best_trial=best, final=final, trials=objective.trials,
             parent_run_id=parent.run_id, experiment=experiment, split_info=info,
+            study_trials=len(study.trials) if storage is not None else None,
         )
         parent.log_metrics({"tune_seconds": time.perf_counter() - start})
         if config.track:
