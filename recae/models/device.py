@@ -18,6 +18,7 @@ import scipy.sparse as sp
 import torch
 
 from recae.evaluation.ranking import check_no_nan
+from recae.models.nn import csr_tensor
 
 
 def _to_device(a: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -33,7 +34,7 @@ def dense_on_device(X: sp.csr_matrix, device: torch.device) -> torch.Tensor:
     crow = _to_device(X.indptr, device, torch.int64)
     col = _to_device(X.indices, device, torch.int64)
     val = _to_device(X.data, device, torch.float32)
-    return torch.sparse_csr_tensor(crow, col, val, size=X.shape, device=device).to_dense()
+    return csr_tensor(crow, col, val, X.shape).to_dense()
 
 
 def device_topk(

@@ -90,11 +90,18 @@ class _SparseLinear(torch.autograd.Function):
         order = torch.argsort(cols, stable=True)
         crow = torch.zeros(n_items + 1, dtype=torch.int64, device=cols.device)
         torch.cumsum(torch.bincount(cols, minlength=n_items), 0, out=crow[1:])
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-            XT = torch.sparse_csr_tensor(crow, rows[order], values[order], (n_items, grad.shape[0]),
-                                         check_invariants=False)
+        XT = csr_tensor(crow, rows[order], values[order], (n_items, grad.shape[0]))
         return torch.sparse.mm(XT, grad).t(), None, None, None, None
+
+
+def csr_tensor(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """A torch CSR tensor of arrays that come from a checked scipy CSR matrix (or are built
+    sorted, as ``Xᵀ`` above): torch's invariant checks are skipped, and its warning that
+    CSR tensors are beta is silenced (the operations used, CSR × dense and densifying,
+    are long-standing and tested)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
 
 
 def _input_layer(x: torch.Tensor | SparseBatch, layer: ItemsLinear, dropout: nn.Dropout) -> torch.Tensor:
@@ -111,13 +118,7 @@ def sparse_linear(x: SparseBatch, weight: torch.Tensor, values: torch.Tensor | N
     """``X·weightᵀ`` for the sparse batch ``x`` (its values replaced by ``values`` when
     given): only the non-zeros are multiplied, and the gradient flows to ``weight`` only."""
     values = x.values if values is None else values
-    n, n_items = x.shape
-    with warnings.catch_warnings():
-        # torch flags its sparse CSR tensors as beta on first use; the two
-        # operations used here (CSR × dense on the CPU) are long-standing and tested.
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-        # The structure comes from a checked scipy CSR matrix: skip torch's invariant checks.
-        X = torch.sparse_csr_tensor(x.indptr, x.indices, values, (n, n_items), check_invariants=False)
+    X = csr_tensor(x.indptr, x.indices, values, x.shape)
     return _SparseLinear.apply(weight, X, x.rows, x.indices, values)
 
 
