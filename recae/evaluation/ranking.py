@@ -24,6 +24,7 @@ row give identical lists):
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,7 +32,7 @@ import scipy.sparse as sp
 from recae.checks import check_k
 from recae.errors import DataError
 
-__all__ = ["check_no_nan", "mask_excluded", "topk"]
+__all__ = ["check_allowed", "check_no_nan", "mask_excluded", "topk"]
 
 
 def mask_excluded(scores: np.ndarray, exclude: sp.spmatrix | sp.sparray) -> None:
@@ -156,14 +157,20 @@ def _as_scores(scores: np.ndarray) -> np.ndarray:
     return scores
 
 
-def _mask_disallowed(scores: np.ndarray, allowed: np.ndarray) -> None:
+def check_allowed(allowed: Any, n_items: int) -> np.ndarray:
+    """``allowed`` as a boolean array of one flag per item; ``DataError`` naming its dtype or shape otherwise."""
     allowed = np.asarray(allowed)
     if allowed.dtype != np.bool_:
         raise DataError(f"allowed must be a boolean mask over items, got dtype {allowed.dtype}")
-    if allowed.shape != (scores.shape[1],):
+    if allowed.shape != (n_items,):
         raise DataError(
-            f"allowed has shape {allowed.shape}, expected ({scores.shape[1]},) (one flag per item)"
+            f"allowed has shape {allowed.shape}, expected ({n_items},) (one flag per item)"
         )
+    return allowed
+
+
+def _mask_disallowed(scores: np.ndarray, allowed: np.ndarray) -> None:
+    allowed = check_allowed(allowed, scores.shape[1])
     banned = np.flatnonzero(~allowed)
     if banned.size:
         scores[:, banned] = -np.inf

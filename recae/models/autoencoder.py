@@ -27,8 +27,9 @@ import torch
 from torch import nn
 
 from recae.checks import Constraint, Interval, ListOf, check_k
-from recae.errors import DataError, ModelFitError, UsageError
+from recae.errors import ModelFitError, UsageError
 from recae.evaluation.metrics import evaluate
+from recae.evaluation.ranking import check_allowed
 from recae.models import distributed
 from recae.models.base import EpochCallback, Recommender, Validation, check_matrix, iter_batches
 from recae.models.checkpoint import Checkpoint, fit_key
@@ -375,10 +376,8 @@ class _Autoencoder(Recommender):
         """Scores, masking and top-k of each batch on the model's device (any device)."""
         X = check_matrix(X, "input", self.n_items_)
         k = min(check_k(k), self.n_items_)
-        if allowed is not None and (np.asarray(allowed).shape != (self.n_items_,) or np.asarray(allowed).dtype != bool):
-            allowed = np.asarray(allowed)
-            raise DataError(f"allowed must be a boolean mask of shape ({self.n_items_},), "
-                            f"got {allowed.dtype} of shape {allowed.shape}")
+        if allowed is not None:
+            allowed = check_allowed(allowed, self.n_items_)
         items = np.empty((X.shape[0], k), dtype=np.int64)
         scores = np.empty((X.shape[0], k), dtype=np.float32)
         net = self.module_.eval()
