@@ -222,14 +222,20 @@ def _committed_params(model: str) -> dict[str, Any]:
     return dict(read_config_file(CONFIG_FILE).model_params.get(model, {}))
 
 
-def linear_epoch_phase(label: str) -> dict[str, Any]:
-    """One epoch of ELSA with its committed parameters on the training rows of size ``label``:
-    seconds and peak memory (the whole fit repeats the epoch ``epochs`` times)."""
+def _synthetic_training_rows(label: str) -> Any:
+    """The training rows of the synthetic size ``label``, with torch on 2 threads (a phase's preamble)."""
     import scale
     import torch
 
     torch.set_num_threads(2)
     X, _, _ = scale.load_matrix(label, {**scale.QUICK_SIZES, **scale.SIZES})
+    return X
+
+
+def linear_epoch_phase(label: str) -> dict[str, Any]:
+    """One epoch of ELSA with its committed parameters on the training rows of size ``label``:
+    seconds and peak memory (the whole fit repeats the epoch ``epochs`` times)."""
+    X = _synthetic_training_rows(label)
     params = _committed_params("elsa")
     epochs = int(params.pop("epochs", 5))
     before = _peak_rss_mb()
@@ -280,13 +286,9 @@ def bench_linear(quick: bool) -> dict[str, Any]:
 def ease_fit_phase(label: str) -> dict[str, Any]:
     """EASE (float32, the Gram matrix inverted in place) fitted on the training rows of size
     ``label``: seconds, peak memory, and the estimate it checks against the memory budget."""
-    import scale
-    import torch
-
     from recae.models import EASE
 
-    torch.set_num_threads(2)
-    X, _, _ = scale.load_matrix(label, {**scale.QUICK_SIZES, **scale.SIZES})
+    X = _synthetic_training_rows(label)
     before = _peak_rss_mb()
     start = time.perf_counter()
     EASE(l2=500.0).fit(X)
