@@ -12,7 +12,11 @@ from torch import nn
 
 from recae.checks import Constraint
 from recae.models.autoencoder import _Autoencoder
-from recae.models.likelihoods import LIKELIHOOD_CONSTRAINTS, negative_log_likelihood
+from recae.models.likelihoods import (
+    LIKELIHOOD_CONSTRAINTS,
+    likelihood_search_space,
+    negative_log_likelihood,
+)
 from recae.models.nn import MultDAENet, SparseBatch, weight_l2
 from recae.models.regularizers import (
     REGULARIZER_CONSTRAINTS,
@@ -129,5 +133,6 @@ class MultDAE(_Autoencoder):
             **cls._shared_search_space(trial),
             "weight_decay": trial.suggest_float("weight_decay", 1e-7, 1e-3, log=True),
             "lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True),
+            **likelihood_search_space(trial),
             **regularizer_space(trial),
         }

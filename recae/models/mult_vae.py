@@ -12,7 +12,11 @@ from torch import nn
 
 from recae.checks import Constraint, Interval
 from recae.models.autoencoder import _Autoencoder
-from recae.models.likelihoods import LIKELIHOOD_CONSTRAINTS, negative_log_likelihood
+from recae.models.likelihoods import (
+    LIKELIHOOD_CONSTRAINTS,
+    likelihood_search_space,
+    negative_log_likelihood,
+)
 from recae.models.nn import MultVAENet, SparseBatch, gaussian_kl, weight_l2
 
 
@@ -136,4 +140,5 @@ class MultVAE(_Autoencoder):
             **cls._shared_search_space(trial),
             "anneal_cap": trial.suggest_float("anneal_cap", 0.05, 1.0, log=True),
             "lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True),
+            **likelihood_search_space(trial),
         }

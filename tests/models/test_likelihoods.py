@@ -116,3 +116,17 @@ def test_an_unknown_likelihood_names_the_allowed_ones():
     message = str(err.value)
     assert "\n" not in message and "'poisson'" in message
     assert all(repr(name) in message for name in LIKELIHOODS)
+
+
+@pytest.mark.parametrize("model_class", [MultVAE, MultDAE])
+def test_the_search_space_draws_every_likelihood_and_the_confidence_only_with_the_gaussian(model_class):
+    import optuna
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = set()
+    for _ in range(40):
+        params = model_class.search_space(study.ask())
+        drawn.add(params["likelihood"])
+        assert ("confidence" in params) == (params["likelihood"] == "gaussian")
+        model_class(**params)  # every drawn value passes the model's checks
+    assert drawn == set(LIKELIHOODS)
