@@ -302,9 +302,14 @@ class _Autoencoder(Recommender):
         return record, update
 
     def _autocast(self) -> torch.autocast:
-        """bfloat16 autocast for the forward passes when the model's ``amp`` is on (the models
-        that take it: Mult-VAE, Mult-DAE); the weights, the optimiser state and the losses
-        that autocast keeps in float32 (softmax, log-softmax, sums) stay float32."""
+        """bfloat16 autocast for the training passes when the model's ``amp`` is on (the models
+        that take it: Mult-VAE, Mult-DAE, RecVAE); the weights, the optimiser state and the losses
+        that autocast keeps in float32 (softmax, log-softmax, sums) stay float32.
+
+        Scores (validation, ranking, ``score``) are computed in float32 whatever ``amp``:
+        bfloat16 keeps 8 bits of mantissa, so scores rounded to it tie by the dozen near the
+        top of a list, and the ranking, the metrics and the tie rule's cost would follow the
+        rounding rather than the model."""
         return torch.autocast(self.device_.type, dtype=torch.bfloat16, enabled=bool(getattr(self, "amp", False)))
 
     def _validation_score(self, net: nn.Module, validation: Validation) -> float:
@@ -384,8 +389,7 @@ class _Autoencoder(Recommender):
         with torch.no_grad():
             for rows in iter_batches(X.shape[0], batch_size):
                 batch = X[rows]
-                with self._autocast():
-                    logits = self._logits(net, _to_batch(batch, self.device_)).float()
+                logits = self._logits(net, _to_batch(batch, self.device_))  # float32: see _autocast
                 items[rows], scores[rows] = device_topk(logits, k, batch if exclude_seen else None, allowed)
         return items, scores
 
@@ -395,8 +399,7 @@ class _Autoencoder(Recommender):
         out = np.empty(X.shape, dtype=np.float32)
         with torch.no_grad():
             for rows in iter_batches(X.shape[0], self.eval_batch_size):
-                with self._autocast():
-                    out[rows] = self._logits(net, _to_batch(X[rows], self.device_)).float().cpu().numpy()
+                out[rows] = self._logits(net, _to_batch(X[rows], self.device_)).cpu().numpy()  # float32
         return out
 
     # -------------------------------------------------------------- persistence

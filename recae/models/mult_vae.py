@@ -51,11 +51,12 @@ class MultVAE(_Autoencoder):
         items in Σ_i c_i/2 (x_i − f_i)², unobserved items weighing 1. The paper
         weights observed items more, after weighted matrix factorization, but
         gives no value; the default 1 is the unweighted Gaussian.
-    amp : mixed precision: the forward passes in bfloat16 (``torch.autocast``),
-        the weights, Adam's state, softmax and the loss in float32. Off by
-        default (the paper trains in float32); it pays on GPUs with bfloat16
-        units, where NVIDIA's VAE-CF reference trains with AMP, and costs time
-        on CPUs without them.
+    amp : mixed precision: the training passes in bfloat16 (``torch.autocast``),
+        the weights, Adam's state, softmax and the loss in float32; scores are
+        computed in float32 (bfloat16 would tie them). Off by default (the
+        paper trains in float32); it pays on GPUs and on CPUs with bfloat16
+        units (AVX512-BF16, AMX), where NVIDIA's VAE-CF reference trains with
+        AMP, and costs time on CPUs without them.
     """
 
     name = "mult-vae"

@@ -70,6 +70,12 @@ class RecVAE(_Autoencoder):
     lr : Adam learning rate of encoder and decoder (authors 5e-4).
     patience, random_state, device, eval_batch_size : as for
         :class:`~recae.models.mult_vae.MultVAE`.
+    amp : mixed precision, as for :class:`~recae.models.mult_vae.MultVAE`: the
+        matrix products in bfloat16 (``torch.autocast``); the weights, Adam's
+        state, μ and log σ², the prior, the KL and the softmax in float32.
+        Off by default (the authors train in float32). It pays on GPUs and on
+        CPUs with bfloat16 units (AVX512-BF16, AMX), where a bfloat16 product
+        runs two to three times as fast as a float32 one.
 
     Notes
     -----
@@ -110,6 +116,7 @@ class RecVAE(_Autoencoder):
         "wide_logvar": [Interval(float, None, None)],
         "encoder_epochs": [Interval(int, 1, None)],
         "decoder_epochs": [Interval(int, 1, None)],
+        "amp": [bool],
     }
 
     # The shared constructor takes hidden_dims and weight_decay, which RecVAE
@@ -131,6 +138,7 @@ class RecVAE(_Autoencoder):
         random_state: int = 0,
         device: str = "auto",
         eval_batch_size: int = 2000,
+        amp: bool = False,
     ):
         self.hidden_dim = hidden_dim
         self.latent_dim = latent_dim
@@ -147,6 +155,7 @@ class RecVAE(_Autoencoder):
         self.random_state = random_state
         self.device = device
         self.eval_batch_size = eval_batch_size
+        self.amp = amp
 
     def _validate_params(self, names: Iterable[str] | None = None) -> None:
         """The table's checks, and three prior weights (the table cannot count them)."""
@@ -255,7 +264,7 @@ class RecVAE(_Autoencoder):
     def _posterior(self, encoder: nn.Module, X: sp.csr_matrix) -> tuple[torch.Tensor, torch.Tensor]:
         """μ and log σ² of every row of ``X`` under ``encoder`` without dropout: (n_users, latent) each."""
         mus, logvars = [], []
-        with torch.no_grad():
+        with torch.no_grad(), self._autocast():
             for rows in iter_batches(X.shape[0], self.eval_batch_size):
                 mu, logvar = encoder(_to_batch(X[rows], self.device_), dropout=False)
                 mus.append(mu)

@@ -101,7 +101,9 @@ class RecVAEEncoder(nn.Module):
         for layer, norm in zip(self.layers, self.norms[1:]):
             h = norm(F.silu(layer(h) + total))
             total = total + h
-        return self.mu(h), self.logvar(h)
+        # in the weights' precision under autocast too: the sample, the prior and the KL need it
+        dtype = self.mu.weight.dtype
+        return self.mu(h).to(dtype), self.logvar(h).to(dtype)
 
 
 class RecVAENet(nn.Module):

@@ -42,11 +42,31 @@ class TestRecVAEContract(ModelContract):
     state_kinds = "f"
 
 
+class TestMixedPrecisionRecVAEContract(TestRecVAEContract):
+    """The whole contract with bfloat16 autocast, run on the CPU."""
+
+    fast_params = {**FAST, "amp": True}
+    bad_params = [{"amp": "yes"}]
+
+
+def test_mixed_precision_keeps_float32_weights_codes_and_nearly_the_float32_scores():
+    X, _ = planted_blocks()
+    full, mixed = RecVAE(**FAST).fit(X), RecVAE(**FAST, amp=True).fit(X)
+    assert all(p.dtype == torch.float32 for p in mixed.module_.parameters())
+    mu, variance = mixed._codes(mixed.module_, SparseBatch.from_scipy(X[:5]))
+    assert mu.dtype == variance.dtype == torch.float32
+    a, b = full.score(X), mixed.score(X)
+    assert b.dtype == np.float32 and np.isfinite(b).all()
+    # bfloat16 keeps 8 bits of mantissa: the two trainings drift apart a little
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.95
+
+
 def test_the_authors_defaults():
     m = RecVAE()
     assert (m.hidden_dim, m.latent_dim, m.dropout, m.gamma) == (600, 200, 0.5, 0.005)
     assert tuple(m.prior_weights) == (3 / 20, 3 / 4, 1 / 10) and m.wide_logvar == 10.0
     assert (m.epochs, m.encoder_epochs, m.decoder_epochs, m.batch_size, m.lr) == (50, 3, 1, 500, 5e-4)
+    assert m.amp is False  # the authors train in float32
     net = RecVAENet(100)
     assert ENCODER_LAYERS == 5 and len(net.encoder.norms) == 5
     assert tuple(net.encoder.items.weight.shape) == (100, 600)  # the first layer: one row per item
