@@ -28,10 +28,37 @@ from recae.models.nn import SparseBatch, sparse_linear
 _NOT_TAKEN = ("hidden_dims", "latent_dim", "dropout", "weight_decay")
 
 
+#: ``F.normalize``'s floor of a norm, which ELSA's row normalisations use.
+_EPS = 1e-12
+
+
 def item_factors(net: nn.Module) -> torch.Tensor:
     """A = the row-normalised item embeddings (n_items × r), as ``ELSA.forward`` uses them."""
     (weight,) = net.parameters()
-    return F.normalize(weight, dim=-1)
+    return _RowNormalize.apply(weight)
+
+
+class _RowNormalize(torch.autograd.Function):
+    """``F.normalize(W, dim=-1)`` (W / max(‖w_i‖, ε) per row) with its gradient in two passes
+    over W, where autograd's chain through the norm and the division takes about six;
+    A is n_items × r, rewritten at every step."""
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+        norms = torch.linalg.vector_norm(weight, dim=1, keepdim=True).clamp_min_(_EPS)
+        out = weight / norms
+        ctx.save_for_backward(out, norms)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+        # rows above ε: (g − a·(g·a)) / ‖w‖; rows at the floor, where the norm is the
+        # constant ε: g / ε
+        out, norms = ctx.saved_tensors
+        along = (grad * out).sum(dim=1, keepdim=True)
+        along.masked_fill_(norms <= _EPS, 0.0)
+        return (grad - out * along).div_(norms)
 
 
 def elsa_forward(net: nn.Module, x: torch.Tensor | SparseBatch) -> torch.Tensor:
@@ -47,6 +74,59 @@ def elsa_loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """ELSA's normalised MSE, as ``ELSA.train_step`` computes it: the mean over the batch's
     cells of (out/‖out‖ − x/‖x‖)², each row scaled to unit length."""
     return F.mse_loss(F.normalize(out, dim=-1), F.normalize(target, dim=-1))
+
+
+def sparse_elsa_loss(net: nn.Module, x: SparseBatch) -> torch.Tensor:
+    """``elsa_loss(elsa_forward(net, x), x)`` for a sparse batch, without a dense copy of x.
+
+    The same numbers up to rounding (a test checks both, and their gradients):
+    with o = Y − x and Y = x·A·Aᵀ, every term of the loss is a row sum that
+    needs Y only through ‖Y‖², and Y and x only at x's non-zeros, so one pass
+    over the batch × n_items block Y gives the loss and one more its gradient.
+    Autograd through ``elsa_loss`` makes about fifteen (x densified and
+    subtracted, two normalisations, the squared error, and their backward).
+    """
+    A = item_factors(net)
+    Y = sparse_linear(x, A.T) @ A.T
+    return _SparseNormalizedMSE.apply(Y, x.rows, x.indices, x.values)
+
+
+class _SparseNormalizedMSE(torch.autograd.Function):
+    """mean over cells of (o/‖o‖ − x/‖x‖)² for o = Y − x, Y dense and x sparse (its row,
+    column and value of each non-zero); norms floored at ε as ``F.normalize`` does."""
+
+    @staticmethod
+    def forward(  # noqa: ANN001
+        ctx, Y: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor
+    ) -> torch.Tensor:
+        n = Y.shape[0]
+        y_at_x = Y[rows, cols]
+        yy = torch.linalg.vector_norm(Y, dim=1).square()  # ‖Y_u‖²
+        yx = torch.zeros(n, dtype=Y.dtype, device=Y.device).index_add_(0, rows, y_at_x * values)
+        xx = torch.zeros(n, dtype=Y.dtype, device=Y.device).index_add_(0, rows, values * values)
+        oo = (yy - 2 * yx + xx).clamp_min_(0.0)  # ‖o_u‖²
+        ox = yx - xx  # o_u·x_u
+        n_o = oo.sqrt().clamp_min_(_EPS)
+        n_x = xx.sqrt().clamp_min_(_EPS)
+        per_row = oo / n_o.square() - 2 * ox / (n_o * n_x) + xx / n_x.square()
+        ctx.save_for_backward(Y, rows, cols, values, oo, ox, n_o, n_x)
+        return per_row.sum() / Y.numel()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:  # noqa: ANN001
+        Y, rows, cols, values, oo, ox, n_o, n_x = ctx.saved_tensors
+        # ∂/∂o of a row = α·o + γ·x. Above the floor ‖o‖²/‖o‖² is constant and
+        # −2 o·x/(‖o‖‖x‖) gives α = 2 o·x/(‖x‖‖o‖³), γ = −2/(‖x‖‖o‖); at the floor
+        # the norm is the constant ε: α = 2/ε², γ = −2/(ε‖x‖). As o = Y − x, the
+        # gradient of Y is α·Y + (γ − α)·x.
+        floored = oo.sqrt() <= _EPS
+        alpha = torch.where(floored, 2 / n_o.square(), 2 * ox / (n_x * n_o.pow(3)))
+        gamma = -2 / (n_x * n_o)
+        scale = grad / Y.numel()
+        out = Y * (alpha * scale)[:, None]
+        out.index_put_((rows, cols), ((gamma - alpha) * scale)[rows] * values, accumulate=True)
+        return out, None, None, None
 
 
 class ELSA(_Autoencoder):
@@ -78,9 +158,11 @@ class ELSA(_Autoencoder):
     Notes
     -----
     Departures from ``ELSA.fit``: users are shuffled every epoch (the package
-    reads them in order unless asked), and on the CPU a batch stays sparse for
-    the first product ``x·A`` (:func:`elsa_forward`; a test checks it against
-    ``ELSA.forward``). The loss and the optimiser are the package's.
+    reads them in order unless asked), and a batch stays sparse: for the
+    first product ``x·A`` (:func:`elsa_forward`) and in the loss, which is
+    computed from ``x·A·Aᵀ`` and x's non-zeros without a dense copy of x
+    (:func:`sparse_elsa_loss`); tests check both, and the gradients, against
+    the package's. The loss and the optimiser are the package's.
     """
 
     name = "elsa"
@@ -120,8 +202,7 @@ class ELSA(_Autoencoder):
         return torch.optim.NAdam(net.parameters(), lr=self.lr)
 
     def _loss(self, net: nn.Module, x: torch.Tensor | SparseBatch, update: int) -> tuple[torch.Tensor, dict[str, float]]:
-        target = x.to_dense() if isinstance(x, SparseBatch) else x
-        loss = elsa_loss(elsa_forward(net, x), target)
+        loss = sparse_elsa_loss(net, x) if isinstance(x, SparseBatch) else elsa_loss(elsa_forward(net, x), x)
         return loss, {"loss": loss.item()}
 
     def _logits(self, net: nn.Module, x: torch.Tensor | SparseBatch) -> torch.Tensor:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
 from elsa import ELSA as PackageELSA
+from torch.nn import functional as F
 
 from recae.models import ELSA
-from recae.models.elsa import elsa_forward, elsa_loss, item_factors
+from recae.models.elsa import _RowNormalize, elsa_forward, elsa_loss, item_factors, sparse_elsa_loss
 from recae.models.nn import SparseBatch
 from tests.conftest import planted_blocks
 from tests.models.contract import ModelContract
@@ -56,6 +59,41 @@ def test_the_sparse_forward_is_the_packages_forward():
         if out is sparse_out:
             first = grads
     torch.testing.assert_close(first[0], grads[0], rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype, atol", [(torch.float64, 1e-12), (torch.float32, 1e-6)])
+def test_the_sparse_loss_and_its_gradient_are_the_packages(dtype, atol):
+    """One pass over Y instead of autograd through the densified x: the same loss and
+    gradient, with counts other than 1 and an empty history in the batch."""
+    X, _ = planted_blocks(n_users=20, n_items=7, n_blocks=2, seed=3)
+    X = sp.lil_matrix(X.multiply(np.arange(1, 8, dtype=np.float32)))
+    X[4, :] = 0  # an empty history
+    X = sp.csr_matrix(X)
+    X.eliminate_zeros()
+    net = _net().to(dtype)
+    dense = torch.from_numpy(X.toarray()).to(dtype)
+    losses, grads = [], []
+    batch = SparseBatch.from_scipy(X)
+    batch = dataclasses.replace(batch, values=batch.values.to(dtype))
+    for compute in (lambda: elsa_loss(net(dense), dense), lambda: sparse_elsa_loss(net, batch)):
+        net.zero_grad()
+        loss = compute()
+        loss.backward()
+        losses.append(loss.item())
+        grads.append(next(net.parameters()).grad.clone())
+    assert losses[1] == pytest.approx(losses[0], abs=atol)
+    torch.testing.assert_close(grads[1], grads[0], rtol=0, atol=atol)
+
+
+def test_the_row_normalisation_and_its_gradient_are_torchs():
+    W = torch.randn(6, 4, dtype=torch.float64)
+    W[2] = 0.0  # a row at the norm's floor
+    W.requires_grad_(True)
+    torch.testing.assert_close(_RowNormalize.apply(W), F.normalize(W, dim=-1), rtol=0, atol=1e-15)
+    g = torch.randn(6, 4, dtype=torch.float64)
+    (mine,) = torch.autograd.grad(_RowNormalize.apply(W), W, g)
+    (torchs,) = torch.autograd.grad(F.normalize(W, dim=-1), W, g)
+    torch.testing.assert_close(mine, torchs, rtol=0, atol=1e-9)
 
 
 def test_the_forward_and_loss_by_a_direct_formula():
