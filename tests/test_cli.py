@@ -84,6 +84,25 @@ def test_usage_errors_exit_2(args, fragment, tmp_path, monkeypatch, capsys):
     assert fragment in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (["similar", "--model", "m", "--item", "1", "--k", "1.5", "--out", "s.csv"],
+         "recae similar: error: argument --k: invalid int value: '1.5'"),
+        (["sample", "--model", "m", "--n", "abc", "--out", "s.csv"], "recae sample: error: argument --n: invalid int value: 'abc'"),
+        (["benchmark", "--seed", "x", "--json", "s.json"], "recae benchmark: error: argument --seed: invalid int value: 'x'"),
+        (["similar", "--item", "1"], "recae similar: error: the following arguments are required: --model"),
+        (["bogus"], "recae: error: argument COMMAND: invalid choice: 'bogus'"),
+    ],
+)
+def test_a_value_argparse_refuses_is_one_line_without_the_usage(args, line, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith(line)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_installed_command_prints_help():
     out = subprocess.run([sys.executable, "-m", "recae.cli", "benchmark", "--help"], capture_output=True, text=True, check=True)
     assert "--dataset" in out.stdout and "--json" in out.stdout

@@ -20,6 +20,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Sequence
+from typing import NoReturn
 
 from recae.cli import anomalies, benchmark, embed, fetch, recommend, sample, serve, similar, tune
 from recae.cli.options import parse_model_params
@@ -28,9 +29,22 @@ from recae.errors import RecaeError, Terminated
 __all__ = ["build_parser", "main", "parse_model_params"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, like every other error of ``recae``.
+
+    argparse prints the usage before the message; here the message alone names the
+    command and the option (``recae similar: error: argument --k: invalid int value: '1.5'``),
+    and ``--help`` still shows the usage. The subcommands' parsers are of this class too
+    (argparse makes them of the parent's class).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``recae`` parser: each subcommand's options, and its ``func`` to run."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="recae",
         description="Autoencoder recommenders (Mult-VAE, Mult-DAE) evaluated against baselines, tracked in MLflow.",
     )
@@ -47,7 +61,10 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``recae`` with ``argv`` (default: the process's arguments); the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # a usage error (2), or --help (0): the status, as for every other end
+        return e.code if isinstance(e.code, int) else 2
     warnings.showwarning = _warning_line
     previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
