@@ -66,3 +66,26 @@ def test_a_model_without_a_multinomial_reconstruction_says_so():
 def test_the_generator_takes_a_catalogue_where_some_taste_has_no_item():
     X = power_law_interactions(n_users=100, n_items=50, mean_items_per_user=10, n_tastes=40, seed=0).matrix
     assert X.shape == (100, 50) and (X.getnnz(axis=1) > 0).all()  # it drew NaN probabilities before
+
+
+def test_recae_anomalies_scores_the_histories_of_data_most_anomalous_first(tmp_path, capsys):
+    X, _ = planted_blocks(n_users=150)
+    model = make_model("mult-vae", epochs=50, hidden_dims=[32], latent_dim=8, batch_size=40, total_anneal_steps=100).fit(X)
+    ids = np.arange(60) + 100
+    folder = save_bundle(model, Catalog(ids, item_popularity(X), np.arange(X.shape[0]), X), tmp_path / "m")
+    rows = [(f"u{u}", ids[i]) for u in range(40) for i in X[u].indices]
+    rows += [("mixed", ids[i]) for i in range(0, 60, 2)]  # half of every block's items: no one taste
+    pd.DataFrame(rows, columns=["user", "item"]).to_csv(tmp_path / "h.csv", index=False)
+    out = tmp_path / "a.csv"
+    assert main(["anomalies", "--model", str(folder), "--data", str(tmp_path / "h.csv"), "--out", str(out)]) == 0
+    frame = pd.read_csv(out)
+    assert list(frame.columns[:2]) == ["user_id", "score"]
+    assert sorted(frame["user_id"]) == sorted([f"u{u}" for u in range(40)] + ["mixed"])
+    assert (np.diff(frame["score"]) <= 0).all() and frame["user_id"].iloc[0] == "mixed"
+    # --history, the name recommend and embed use, is the same option
+    assert main(["anomalies", "--model", str(folder), "--history", str(tmp_path / "h.csv"), "--out", str(tmp_path / "b.csv")]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "b.csv"), frame)
+    capsys.readouterr()
+    assert main(["anomalies", "--model", str(folder), "--min-rating", "3", "--out", str(tmp_path / "c.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err == "recae: error: --min-rating applies to --data files\n" and not (tmp_path / "c.csv").exists()

@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "anomalies",
         help="score users by how anomalous their history is under a logged model",
         description=(
-            "For each user (the stored training users, or the histories of --history), the mean "
+            "For each user (the stored training users, or the histories of --data), the mean "
             "reconstruction −log-likelihood per item under the model (Mult-VAE, Mult-DAE with the "
             "multinomial likelihood, RecVAE) and under item popularity, and the score: the robust "
             "Mahalanobis distance of that pair from the bulk of users. Written as user_id, score, nll, "
@@ -29,15 +29,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
     )
     add_model_arguments(cmd)
-    cmd.add_argument("--history", metavar="FILE", help="histories to score (as for recae recommend); default: the stored training users")
-    add_min_rating_argument(cmd, None, "with --history: keep ratings strictly above this")
-    cmd.add_argument("--out", required=True, metavar="PATH", help="user_id, score, ... rows: .csv or .parquet")
+    # --data is the name; --history, as recommend and embed call it, still works
+    cmd.add_argument("--data", "--history", dest="history", metavar="FILE", help="histories to score (any --history file of recae recommend); default: the users the model was trained on")
+    add_min_rating_argument(cmd, None, "with --data: keep ratings strictly above this")
+    cmd.add_argument("--out", required=True, metavar="PATH", help="user_id, score, nll, popularity_nll rows, most anomalous first: .csv or .parquet")
     cmd.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the scores, most anomalous first."""
-    check_history_options(args)
+    check_history_options(args, "--data")
     out = write_table(args.out)
     topn = load_topn(args.model, args.tracking_uri)
     histories = histories_from_args(topn, args)

@@ -110,10 +110,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tracking-uri", help="MLflow store that resolves runs:/ and models:/ URIs (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
 
 
-def check_history_options(args: argparse.Namespace) -> None:
-    """``--min-rating`` of the commands that read a model goes with ``--history``."""
+def check_history_options(args: argparse.Namespace, option: str = "--history") -> None:
+    """``--min-rating`` of the commands that read a model goes with the histories' file,
+    ``option`` (``--history``; ``--data`` for ``anomalies``)."""
     if args.min_rating is not None and not args.history:
-        raise UsageError("--min-rating applies to --history files")
+        raise UsageError(f"--min-rating applies to {option} files")
 
 
 def histories_from_args(topn: TopN, args: argparse.Namespace, users: Any | None = None) -> Histories:
