@@ -11,6 +11,7 @@ from recae.cli import main
 from recae.errors import UsageError
 from recae.models import make_model
 from recae.serving import Catalog, item_popularity, save_bundle
+from recae.serving.embeddings import map_2d
 from recae.tracking import MlflowTracker
 from tests.conftest import planted_blocks
 
@@ -76,3 +77,49 @@ def test_recae_embed_writes_codes_vectors_and_a_map_and_logs_them_to_the_models_
     capsys.readouterr()
     assert main(["embed", "--model", str(folder), "--out", str(tmp_path / "x.csv"), "--map-items"]) == 2
     assert "--map-items draws the map --map names" in capsys.readouterr().err
+
+
+def test_the_map_of_a_model_from_a_run_is_logged_to_that_run(tmp_path, mlflow_uri, capsys):
+    X, _ = planted_blocks()
+    model = make_model("mult-vae", **MODELS["mult-vae"]).fit(X)
+    catalog = Catalog(np.arange(60) + 100, item_popularity(X), np.arange(X.shape[0]) + 1000, X)
+    with MlflowTracker(mlflow_uri).run("e", "r", tags={}) as run:
+        run.log_model(model, catalog)
+    uri = f"runs:/{run.run_id}/model"
+    png = tmp_path / "maps" / "users.png"
+    args = ["embed", "--model", uri, "--out", str(tmp_path / "u.csv"), "--map", str(png), "--tracking-uri", mlflow_uri]
+    assert main(args) == 0
+    client = tracking.client(mlflow_uri)
+    assert sorted(a.path for a in client.list_artifacts(run.run_id, "embeddings")) == ["embeddings/u.csv", "embeddings/users.png"]
+    logged = client.download_artifacts(run.run_id, "embeddings/users.png", str(tmp_path / "down"))
+    assert open(logged, "rb").read() == png.read_bytes() and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_tsne_map_separates_the_taste_clusters_and_the_command_draws_it(tmp_path):
+    pytest.importorskip("sklearn")
+    X, blocks = planted_blocks(n_users=90)
+    model = make_model("mult-vae", **MODELS["mult-vae"]).fit(X)
+    codes, _ = model.embed_users(X)
+    points = map_2d(codes, "tsne")
+    assert points.shape == (90, 2) and np.isfinite(points).all()
+    assert _probe_accuracy(points, blocks) >= 0.9  # the clusters stay apart in the plane
+    np.testing.assert_array_equal(map_2d(codes, "tsne"), points)  # seeded
+    folder = save_bundle(model, Catalog(np.arange(60), item_popularity(X), np.arange(90), X), tmp_path / "m")
+    for method in ("tsne", "pca"):
+        args = ["embed", "--model", str(folder), "--out", str(tmp_path / f"{method}.csv"),
+                "--map", str(tmp_path / f"{method}.png"), "--map-method", method]
+        assert main(args) == 0
+    tsne, pca = (tmp_path / "tsne.png").read_bytes(), (tmp_path / "pca.png").read_bytes()
+    assert tsne[:4] == b"\x89PNG" and tsne != pca
+
+
+def test_recae_embed_on_a_model_without_codes_is_one_line_and_writes_nothing(tmp_path, capsys):
+    X, _ = planted_blocks()
+    folder = save_bundle(make_model("ease", l2=10.0).fit(X), Catalog(np.arange(60), item_popularity(X), np.arange(X.shape[0]), X),
+                         tmp_path / "m")
+    args = ["embed", "--model", str(folder), "--out", str(tmp_path / "u.csv"), "--items", str(tmp_path / "i.csv"),
+            "--map", str(tmp_path / "map.png")]
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("recae: error: model 'ease' gives no user codes")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
