@@ -59,3 +59,25 @@ def test_a_model_that_is_not_generative_says_so_and_the_command_writes_the_sampl
     rows = pd.read_csv(tmp_path / "s.csv")
     assert list(rows.columns) == ["user_id", "item_id"] and rows["user_id"].nunique() == 50
     assert main(["sample", "--model", str(folder), "--n", "0", "--out", str(tmp_path / "t.csv")]) == 2
+
+
+def _one_line(capsys) -> str:
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("recae: error: ")
+    return err
+
+
+def test_recae_sample_refuses_a_model_that_is_not_generative_and_a_count_below_one(tmp_path, capsys):
+    X, _ = planted_blocks()
+    catalog = Catalog(np.arange(60) + 1, item_popularity(X), np.arange(X.shape[0]), X)
+    dae = save_bundle(make_model("mult-dae", epochs=1, hidden_dims=[8], latent_dim=4).fit(X), catalog, tmp_path / "dae")
+    out = tmp_path / "s.csv"
+    assert main(["sample", "--model", str(dae), "--n", "10", "--out", str(out)]) == 2
+    assert "model 'mult-dae' is not generative" in _one_line(capsys)
+    assert not out.exists()
+    vae = save_bundle(make_model("mult-vae", epochs=1, hidden_dims=[8], latent_dim=4).fit(X), catalog, tmp_path / "vae")
+    for n in ("0", "-1"):
+        assert main(["sample", "--model", str(vae), "--n", n, "--out", str(out)]) == 2
+        assert f"--n must be ≥ 1, got {n}" in _one_line(capsys)
+        assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dae", "vae"]

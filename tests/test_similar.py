@@ -62,3 +62,19 @@ def test_recae_similar_lists_an_items_neighbours_in_raw_ids(tmp_path, capsys):
     assert "--item: item '18' is not an item the model knows" in capsys.readouterr().err
     assert main(["similar", "--model", str(folder), "--item", "17", "--out", str(tmp_path / "s.csv")]) == 0
     assert (tmp_path / "s.csv").read_text().startswith("item_id,rank,similar_item_id,score")
+
+
+def test_recae_similar_refuses_a_k_below_one_and_an_unknown_item_with_one_line_and_no_file(tmp_path, capsys):
+    X, _ = planted_blocks()
+    folder = save_bundle(make_model("ease", l2=10.0).fit(X), Catalog(np.arange(60), item_popularity(X), np.arange(X.shape[0]), X),
+                         tmp_path / "m")
+    out = tmp_path / "s.csv"
+    for args, message in (
+        (["--item", "17", "--k", "0"], "k must be an integer ≥ 1, got 0"),
+        (["--item", "17", "--k", "-1"], "k must be an integer ≥ 1, got -1"),
+        (["--item", "60"], "--item: item '60' is not an item the model knows"),
+    ):
+        assert main(["similar", "--model", str(folder), *args, "--out", str(out)]) == 2
+        stdout, err = capsys.readouterr()
+        assert stdout == "" and err.count("\n") == 1 and err.startswith("recae: error: ") and message in err
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
