@@ -77,3 +77,30 @@ def test_temporal_settings_and_data_without_timestamps_are_refused(tmp_path, cap
         assert main(["benchmark", "--dataset", "r.csv", "--models", "popularity", "--no-tracking", *args]) == 2
         assert message in capsys.readouterr().err
     assert list(sorted(p.name for p in tmp_path.iterdir())) == ["r.csv"]
+
+
+def test_a_temporal_benchmark_of_data_without_timestamps_is_one_line_and_starts_no_run(tmp_path, mlflow_uri, capsys):
+    from recae import tracking  # imports mlflow: only the tracked tests pay for it
+
+    _ratings().drop(columns="timestamp").to_csv(tmp_path / "r.csv", index=False)
+    args = ["benchmark", "--dataset", "r.csv", "--models", "popularity", "--protocol", "temporal", "--time-cut", "0.5",
+            "--tracking-uri", mlflow_uri, "--json", "out.json", "--no-progress"]
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert err == "recae: error: r.csv: a temporal protocol needs timestamps, and these data have none\n"
+    assert not (tmp_path / "out.json").exists()
+    client = tracking.client(mlflow_uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    assert client.search_runs(experiments) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlflow.db", "r.csv"]
+
+
+def test_the_temporal_splits_fingerprints_repeat_and_tell_settings_apart():
+    ratings = _ratings()
+    by_cut = temporal_split(ratings, cut=0.5).fingerprint()
+    assert by_cut == temporal_split(ratings.copy(), cut=0.5).fingerprint()
+    assert by_cut == temporal_split(ratings.sample(frac=1.0, random_state=1), cut=0.5).fingerprint()  # row order
+    assert by_cut != temporal_split(ratings, cut=0.6).fingerprint()
+    last = temporal_split(ratings, last_k=2).fingerprint()
+    assert last == temporal_split(ratings, last_k=2).fingerprint()
+    assert len({by_cut, last, temporal_split(ratings, last_k=3).fingerprint()}) == 3
