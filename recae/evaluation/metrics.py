@@ -293,8 +293,9 @@ class EvaluationResult:
 
     def means(self) -> dict[str, float]:
         """Flat ``{key: value}`` of the per-user means and the coverages, for logging."""
-        out = {key: float(np.nanmean(v)) if self.n_users > self.n_skipped else math.nan
-               for key, v in self.per_user.items()}
+        # NaN, without numpy's "Mean of empty slice" warning, for a metric no user has
+        # (every user skipped, or intra-list diversity of a model without item vectors)
+        out = {key: float(np.nanmean(v)) if (~np.isnan(v)).any() else math.nan for key, v in self.per_user.items()}
         out.update(self.coverage)
         return out
 
