@@ -84,3 +84,36 @@ def test_the_benchmark_logs_and_compares_them(tmp_path, monkeypatch):
     assert models["popularity"]["test"]["novelty_at_20"] < models["ease"]["test"]["novelty_at_20"]
     assert models["popularity"]["test"]["arp_at_20"] > models["ease"]["test"]["arp_at_20"]
     assert main(["benchmark", "--dataset", "r.csv", "--models", "ease", "--metrics", "fun", "--no-tracking"]) == 2
+
+
+@pytest.mark.slow
+def test_a_tracked_benchmark_logs_them_to_mlflow_and_puts_them_in_the_comparison(tmp_path, mlflow_uri):
+    from recae import tracking  # imports mlflow: only the tracked tests pay for it
+
+    rng = np.random.default_rng(0)
+    rows = ["user,item"] + [f"{u},{i}" for u in range(150) for i in rng.choice(60, size=12, replace=False)]
+    (tmp_path / "r.csv").write_text("\n".join(rows) + "\n")
+    assert main(["benchmark", "--dataset", "r.csv", "--models", "popularity,ease,als", "--param", "als.iterations=3",
+                 "--heldout-users", "20", "--metrics", "novelty,ild,gini,aggregate_diversity", "--tracking-uri", mlflow_uri,
+                 "--no-progress", "--json", "out.json"]) == 0
+    result = json.loads((tmp_path / "out.json").read_text())
+    client = tracking.client(mlflow_uri)
+    for name, model in result["models"].items():
+        logged = client.get_run(model["mlflow_run_id"]).data.metrics
+        for key in ("novelty_at_20", "gini_at_20", "aggregate_diversity_at_20"):
+            assert logged[f"test/{key}"] == pytest.approx(model["test"][key]), (name, key)
+    experiment = client.get_experiment_by_name(f"{result['dataset']}/{result['protocol']}").experiment_id
+    parent = client.search_runs([experiment], "tags.`recae.kind` = 'benchmark'")[0].info.run_id
+    markdown = open(client.download_artifacts(parent, "comparison.md", str(tmp_path / "down"))).read()
+    sections = {part.split("\n", 1)[0]: part for part in markdown.split("### ")[1:]}
+    assert {"novelty_at_20", "ild_at_20", "over all lists"} <= set(sections)
+    # only ALS has item vectors: its ILD is shown, the others' is not compared
+    assert "| als " in sections["ild_at_20"] and "popularity" not in sections["ild_at_20"] and "ease" not in sections["ild_at_20"]
+    table = sections["over all lists"]
+    assert "gini_at_20" in table and "aggregate_diversity_at_20" in table
+    for name, model in result["models"].items():
+        line = next(row for row in table.splitlines() if row.startswith(f"| {name} "))
+        values = [float(cell) for cell in line.strip("| ").split("|")[1:]]
+        assert values == pytest.approx([model["test"]["gini_at_20"], model["test"]["aggregate_diversity_at_20"]], rel=1e-4)
+    summary = open(client.download_artifacts(parent, "summary.csv", str(tmp_path / "down"))).read().splitlines()
+    assert "gini@20" in summary[0] and "aggregate_diversity@20" in summary[0]

@@ -12,6 +12,7 @@ import functools
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 
 from recae.evaluation.beyond import PER_USER
 from recae.evaluation.compare import DEFAULT_METRICS, compare
@@ -151,9 +152,12 @@ def _log_summary(parent: Run, bench: BenchmarkResult, config: BenchmarkConfig) -
         # --ks may leave out 20; NDCG@100 is always evaluated
         k = 20 if 20 in config.ks else min(config.ks)
         wanted = [*DEFAULT_METRICS, *(f"{m}_at_{k}" for m in config.metrics if m in PER_USER)]
-        # a per-user metric some model cannot give (ILD without item vectors) is left out
-        metrics = [m for m in wanted if all(m in t.per_user and np.isfinite(t.per_user[m]).any() for t in tests.values())]
-        bench.comparison = compare(tests, metrics=metrics, seed=config.seed)
+        given = {m: {n: t for n, t in tests.items() if m in t.per_user and np.isfinite(t.per_user[m]).any()} for m in wanted}
+        shared = [m for m in wanted if len(given[m]) == len(tests)]
+        # a per-user metric some models cannot give (ILD without item vectors) compares the
+        # models that give it (each metric's tests and Holm correction are its own anyway)
+        partial = [compare(given[m], metrics=[m], seed=config.seed) for m in wanted if 0 < len(given[m]) < len(tests)]
+        bench.comparison = pd.concat([compare(tests, metrics=shared, seed=config.seed), *partial], ignore_index=True)
         parent.log_frame(bench.comparison, "comparison.csv")
         parent.log_text(bench.comparison_markdown(), "comparison.md")
         primary = bench.comparison[bench.comparison["metric"] == PRIMARY_METRIC]

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from recae.evaluation.beyond import AGGREGATE
 from recae.evaluation.compare import format_comparison
 from recae.evaluation.metrics import EvaluationResult
 from recae.experiment.config import PRIMARY_METRIC, SELECTION_K
@@ -80,8 +81,15 @@ class BenchmarkResult:
             parts.append(f"### {metric}\n\n" + format_comparison(self.comparison, metric).to_markdown(index=False))
         parts.append(
             "\nMean [95% bootstrap CI]; Δ = model − best, paired over test users; p-values Holm-corrected "
-            "across the comparisons on each metric; * = both tests significant at 0.05."
+            "across the comparisons on each metric; * = both tests significant at 0.05. A metric some "
+            "models cannot give (intra-list diversity without item vectors) compares the models that give it."
         )
+        overall = catalogue_table(self.models.values())
+        if not overall.empty:
+            parts.append(
+                "### over all lists\n\n" + overall.to_markdown(index=False)
+                + "\n\nOne value per model over all test users' lists (no per-user values: no interval, no test)."
+            )
         return "\n\n".join(parts)
 
     def to_json(self) -> dict[str, Any]:
@@ -101,7 +109,9 @@ class BenchmarkResult:
 
 def results_table(results: Iterable[ModelResult], ks: Sequence[int] | None = None) -> pd.DataFrame:
     """One row per result, best :data:`PRIMARY_METRIC` first: ``recall@K``, ``ndcg@K``
-    as ``mean ± half-width of the 95% interval``, and ``fit s``.
+    as ``mean ± half-width of the 95% interval``, the beyond-accuracy metrics over all
+    lists that were evaluated (``gini@K``, ``aggregate_diversity@K``, at the first K,
+    plain values: they have no per-user values, hence no interval), and ``fit s``.
 
     ``ks`` defaults to 20 and 100, or, when 20 was not evaluated, to the
     smallest cut-off evaluated and 100.
@@ -110,10 +120,12 @@ def results_table(results: Iterable[ModelResult], ks: Sequence[int] | None = Non
     for r in results:
         summary = r.test.summary()
         row: dict[str, Any] = {"model": r.name}
-        for k in ks or _table_ks(summary):
+        table_ks = ks or _table_ks(summary)
+        for k in table_ks:
             for metric in ("recall", "ndcg"):
                 s = summary[f"{metric}_at_{k}"]
                 row[f"{metric}@{k}"] = f"{s.mean:.4f} ± {(s.ci_high - s.ci_low) / 2:.4f}"
+        row.update({key.replace("_at_", "@"): _plain(v) for key, v in _catalogue_values(r, table_ks[0]).items()})
         row["fit s"] = round(r.fit_seconds, 1)
         row["_sort"] = summary[PRIMARY_METRIC].mean
         rows.append(row)
@@ -121,6 +133,26 @@ def results_table(results: Iterable[ModelResult], ks: Sequence[int] | None = Non
     if frame.empty:
         return frame
     return frame.sort_values("_sort", ascending=False).drop(columns="_sort").reset_index(drop=True)
+
+
+def catalogue_table(results: Iterable[ModelResult]) -> pd.DataFrame:
+    """One row per result: the beyond-accuracy metrics over all lists that were evaluated
+    (:data:`~recae.evaluation.beyond.AGGREGATE`, e.g. ``gini_at_20``), at the cut-off of
+    the comparison (20, else the smallest evaluated); no columns but ``model`` when none was."""
+    rows = [{"model": r.name, **_catalogue_values(r, _table_ks(r.test.per_user)[0])} for r in results]
+    frame = pd.DataFrame(rows)
+    return frame if frame.shape[1] > 1 else pd.DataFrame()
+
+
+def _catalogue_values(r: ModelResult, k: int) -> dict[str, float]:
+    """``{f"{name}_at_{k}": value}`` of the :data:`~recae.evaluation.beyond.AGGREGATE` metrics ``r`` has."""
+    keys = (f"{name}_at_{k}" for name in AGGREGATE)
+    return {key: r.test.coverage[key] for key in keys if key in r.test.coverage}
+
+
+def _plain(value: float) -> float | int:
+    """A count as an int (``aggregate_diversity``), other values to 4 decimals, as the intervals."""
+    return int(value) if float(value).is_integer() else round(float(value), 4)
 
 
 def _table_ks(summary: Mapping[str, Any]) -> tuple[int, ...]:
