@@ -47,7 +47,7 @@ class ModelOutputs:
     def _embed(self, X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray | None]:
         raise UsageError(
             f"model {self.name!r} gives no user codes; embeddings come from Mult-VAE, Mult-DAE, "
-            "RecVAE, CDAE, ALS and BPR"
+            "RecVAE, CDAE, ELSA, ALS and BPR"
         )
 
     # ------------------------------------------------------ reconstruction
