@@ -109,19 +109,18 @@ class _SparseNormalizedMSE(torch.autograd.Function):
         n_o = oo.sqrt().clamp_min_(_EPS)
         n_x = xx.sqrt().clamp_min_(_EPS)
         per_row = oo / n_o.square() - 2 * ox / (n_o * n_x) + xx / n_x.square()
-        ctx.save_for_backward(Y, rows, cols, values, oo, ox, n_o, n_x)
+        ctx.save_for_backward(Y, rows, cols, values, ox, n_o, n_x)
         return per_row.sum() / Y.numel()
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:  # noqa: ANN001
-        Y, rows, cols, values, oo, ox, n_o, n_x = ctx.saved_tensors
+        Y, rows, cols, values, ox, n_o, n_x = ctx.saved_tensors
         # ∂/∂o of a row = α·o + γ·x. Above the floor ‖o‖²/‖o‖² is constant and
         # −2 o·x/(‖o‖‖x‖) gives α = 2 o·x/(‖x‖‖o‖³), γ = −2/(‖x‖‖o‖); at the floor
         # the norm is the constant ε: α = 2/ε², γ = −2/(ε‖x‖). As o = Y − x, the
         # gradient of Y is α·Y + (γ − α)·x.
-        floored = oo.sqrt() <= _EPS
-        alpha = torch.where(floored, 2 / n_o.square(), 2 * ox / (n_x * n_o.pow(3)))
+        alpha = torch.where(n_o <= _EPS, 2 / n_o.square(), 2 * ox / (n_x * n_o.pow(3)))
         gamma = -2 / (n_x * n_o)
         scale = grad / Y.numel()
         out = Y * (alpha * scale)[:, None]
