@@ -66,8 +66,13 @@ def elsa_forward(net: nn.Module, x: torch.Tensor | SparseBatch) -> torch.Tensor:
     product multiplies only the non-zeros (the same numbers, a third fewer dense products)."""
     if not isinstance(x, SparseBatch):
         return net(x)
+    return _sparse_products(net, x) - x.to_dense()
+
+
+def _sparse_products(net: nn.Module, x: SparseBatch) -> torch.Tensor:
+    """``x·A·Aᵀ`` for a sparse batch, the first product over x's non-zeros only."""
     A = item_factors(net)
-    return sparse_linear(x, A.T) @ A.T - x.to_dense()
+    return sparse_linear(x, A.T) @ A.T
 
 
 def elsa_loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -86,9 +91,7 @@ def sparse_elsa_loss(net: nn.Module, x: SparseBatch) -> torch.Tensor:
     Autograd through ``elsa_loss`` makes about fifteen (x densified and
     subtracted, two normalisations, the squared error, and their backward).
     """
-    A = item_factors(net)
-    Y = sparse_linear(x, A.T) @ A.T
-    return _SparseNormalizedMSE.apply(Y, x.rows, x.indices, x.values)
+    return _SparseNormalizedMSE.apply(_sparse_products(net, x), x.rows, x.indices, x.values)
 
 
 class _SparseNormalizedMSE(torch.autograd.Function):
