@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recae.cli import build_parser, main, parse_model_params
-from recae.cli.options import config_from_args, tracker_for
+from recae.cli import COMMANDS, build_parser, main
+from recae.cli.options import config_from_args, parse_model_params, tracker_for
 from recae.errors import UsageError
 from recae.experiment.tracker import NullTracker
 from recae.tracking import MlflowTracker, ReadOnlyTracker
@@ -106,6 +106,30 @@ def test_a_value_argparse_refuses_is_one_line_without_the_usage(args, line, tmp_
 def test_the_installed_command_prints_help():
     out = subprocess.run([sys.executable, "-m", "recae.cli", "benchmark", "--help"], capture_output=True, text=True, check=True)
     assert "--dataset" in out.stdout and "--json" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "argv, not_loaded",
+    [(["--help"], ("torch", "mlflow", "pandas", "scipy")), (["fetch", "--help"], ("torch", "mlflow"))],
+)
+def test_a_command_imports_only_what_it_needs(argv, not_loaded):
+    # in a fresh interpreter: this one has imported everything already
+    code = (
+        f"import sys; from recae.cli import main; rc = main({argv!r}); "
+        f"print('rc', rc, *sorted(m for m in {not_loaded!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[-1] == "rc 0"
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_command_is_listed_and_has_its_options_when_named(command, capsys):
+    assert main(["--help"]) == 0
+    assert command in capsys.readouterr().out
+    assert main([command, "--help"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # its own options, not the bare entry of a command that was not named (-h alone)
+    assert any(line.lstrip().startswith("--") for line in lines)
 
 
 def test_parse_model_params_types():

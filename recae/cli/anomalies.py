@@ -15,11 +15,11 @@ from recae.serving.embeddings import anomaly_table
 from recae.tracking import load_topn
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction, help: str) -> None:
     """Declare the command and its options on the ``recae`` parser's subcommands."""
     cmd = sub.add_parser(
         "anomalies",
-        help="score users by how anomalous their history is under a logged model",
+        help=help,
         description=(
             "For each user (the stored training users, or the histories of --data), the mean "
             "reconstruction −log-likelihood per item under the model (Mult-VAE, Mult-DAE with the "

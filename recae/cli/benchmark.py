@@ -20,11 +20,11 @@ from recae.models import distributed
 from recae.tracking import checkpoint_folder_of_run
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction, help: str) -> None:
     """Declare the command and its options on the ``recae`` parser's subcommands."""
     bench = sub.add_parser(
         "benchmark",
-        help="train and evaluate models on one data set and protocol",
+        help=help,
         description=(
             "Train and evaluate models under one protocol, print test metrics with 95%% confidence "
             "intervals, and log every run to MLflow ($MLFLOW_TRACKING_URI, default sqlite:///mlflow.db). "

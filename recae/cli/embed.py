@@ -19,11 +19,11 @@ from recae.serving.embeddings import METHODS, item_table, map_2d, map_figure, us
 from recae.tracking import load_topn, log_files_to_run
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction, help: str) -> None:
     """Declare the command and its options on the ``recae`` parser's subcommands."""
     cmd = sub.add_parser(
         "embed",
-        help="write users' codes (and items' vectors) from a logged model, with a 2-D map",
+        help=help,
         description=(
             "Each user's code (user_id, z0 …; var0 … for the variational models: the latent mean and "
             "variance), folded in from the stored training histories or --history; with --items, each "

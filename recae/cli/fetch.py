@@ -8,9 +8,9 @@ from recae.cli.options import DATA_DIR_HELP
 from recae.data import fetch
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction, help: str) -> None:
     """Declare the command and its options on the ``recae`` parser's subcommands."""
-    parser = sub.add_parser("fetch", help="download a named data set into the cache (checksum verified)")
+    parser = sub.add_parser("fetch", help=help)
     parser.add_argument("name", help="a data set name")
     parser.add_argument("--data-dir", help=DATA_DIR_HELP)
     parser.set_defaults(func=run)

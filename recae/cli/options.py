@@ -8,14 +8,18 @@ import json
 import re
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recae.errors import UsageError
-from recae.experiment.config import DEFAULT_MIN_RATING, BenchmarkConfig
-from recae.experiment.tracker import NullTracker, Tracker
 from recae.files import write_json
-from recae.serving import Histories, TopN, read_history
-from recae.tracking import MlflowTracker, ReadOnlyTracker
+
+# What the functions below build (configs, trackers, histories) pulls in torch and
+# MLflow: imported where used, so that a command that needs none of it (``fetch``)
+# and every ``--help`` start without them.
+if TYPE_CHECKING:
+    from recae.experiment.config import BenchmarkConfig
+    from recae.experiment.tracker import Tracker
+    from recae.serving import Histories, TopN
 
 DATA_DIR_HELP = "data set cache (default: $RECAE_DATA_DIR, else ./data)"
 
@@ -119,6 +123,8 @@ def check_history_options(args: argparse.Namespace, option: str = "--history") -
 
 def histories_from_args(topn: TopN, args: argparse.Namespace, users: Any | None = None) -> Histories:
     """The histories a model-reading command scores: ``--history`` folded in, else the stored ones."""
+    from recae.serving import read_history
+
     if args.history:
         return topn.fold_in(read_history(args.history, args.min_rating), users, source=args.history)
     return topn.known(users)
@@ -131,6 +137,8 @@ def add_dataset_argument(parser: argparse.ArgumentParser) -> None:
 
 def add_split_arguments(parser: argparse.ArgumentParser) -> None:
     """The split seed, protocol and preprocessing options ``benchmark`` and ``tune`` share."""
+    from recae.experiment.config import DEFAULT_MIN_RATING
+
     parser.add_argument("--seed", type=int, default=98765, help="seed of the split (default: %(default)s, the reference code's)")
     parser.add_argument("--heldout-users", type=_heldout, default=0.1, help="validation and, separately, test users: a count or a fraction (default: %(default)s)")
     parser.add_argument("--protocol", choices=["strong", "weak", "temporal"], help="rating files: strong generalization (default; Liang et al.), weak generalization (every user trains, a random share of each user's items tests), or temporal (with --time-cut or --last-k)")
@@ -165,6 +173,8 @@ def add_output_arguments(parser: argparse.ArgumentParser, json_help: str, no_tra
 
 def config_from_args(args: argparse.Namespace, **fields: Any) -> BenchmarkConfig:
     """The config shared by ``benchmark`` and ``tune``, from their common options and ``fields``."""
+    from recae.experiment.config import BenchmarkConfig
+
     columns = {
         key: value
         for key, value in (
@@ -203,6 +213,9 @@ def config_from_args(args: argparse.Namespace, **fields: Any) -> BenchmarkConfig
 def tracker_for(config: BenchmarkConfig) -> Tracker:
     """MLflow at ``config.tracking_uri`` when tracking; else a tracker that stores nothing
     (but still reads the store's tuning runs for ``--tuned``)."""
+    from recae.experiment.tracker import NullTracker
+    from recae.tracking import MlflowTracker, ReadOnlyTracker
+
     if config.track:
         return MlflowTracker(config.tracking_uri)
     if config.tuned:

@@ -18,11 +18,11 @@ from recae.serving import TopN, read_id_list, write_table
 from recae.tracking import load_topn
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction, help: str) -> None:
     """Declare the command and its options on the ``recae`` parser's subcommands."""
     rec = sub.add_parser(
         "recommend",
-        help="write top-N lists for known or new users from a logged model",
+        help=help,
         description=(
             "Write each user's top-k items (user_id, rank, item_id, score, fallback) to a Parquet or CSV "
             "file. Without --history, every training user the model stores is listed; with --history, "

@@ -13,11 +13,11 @@ from recae.serving.embeddings import synthetic_users
 from recae.tracking import load_topn
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction, help: str) -> None:
     """Declare the command and its options on the ``recae`` parser's subcommands."""
     cmd = sub.add_parser(
         "sample",
-        help="draw synthetic users from a variational model (Mult-VAE, RecVAE)",
+        help=help,
         description=(
             "Draw --n histories: a code from the prior N(0, I) through the decoder, then as many distinct "
             "items from its multinomial as a training history drawn at random holds. Writes user_id, "

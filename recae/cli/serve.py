@@ -47,11 +47,11 @@ _LIMIT_HELP = {
 }
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction, help: str) -> None:
     """Declare the command and its options on the ``recae`` parser's subcommands."""
     srv = sub.add_parser(
         "serve",
-        help="serve a logged model over HTTP (MLflow's scoring server), with request limits",
+        help=help,
         description=(
             "Serve a model logged by recae with MLflow's scoring server: POST user_id,item_id rows to "
             "/invocations and get each user's top-k (see the README). Requests over a limit are answered "

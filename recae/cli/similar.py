@@ -10,11 +10,11 @@ from recae.serving import write_table
 from recae.tracking import load_topn
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction, help: str) -> None:
     """Declare the command and its options on the ``recae`` parser's subcommands."""
     cmd = sub.add_parser(
         "similar",
-        help="list the items most similar to given items, from a logged model",
+        help=help,
         description=(
             "For each --item (a raw id), the k items the model finds most similar (item_id, rank, "
             "similar_item_id, score): the cosine of the decoder's item vectors for the autoencoders, of "

@@ -16,11 +16,11 @@ from recae.experiment.tuning.workers import helpers, shared_search
 from recae.files import check_output_path
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction, help: str) -> None:
     """Declare the command and its options on the ``recae`` parser's subcommands."""
     parser = sub.add_parser(
         "tune",
-        help="search one model's hyperparameters on validation NDCG@100, then test the best",
+        help=help,
         description=(
             "Search a model's hyperparameters with Optuna (TPE), selecting on validation NDCG@100: "
             "the validation users under strong generalization, the holdout carved from the train rows "
