@@ -12,6 +12,7 @@ from recae.data.synthetic import power_law_interactions
 from recae.errors import UsageError
 from recae.evaluation.samples import length_ks, popularity_js, uniform_histories
 from recae.models import make_model
+from recae.models.autoencoder import first_in_order
 from recae.serving import Catalog, item_popularity, save_bundle
 from recae.serving.embeddings import synthetic_users
 from tests.conftest import planted_blocks
@@ -28,6 +29,14 @@ def test_the_distances_against_direct_formulas():
     assert length_ks(A, B) == pytest.approx(0.0)  # both have lengths {1, 2}
     U = uniform_histories(np.array([3, 1, 2]), 5)
     assert U.getnnz(axis=1).tolist() == [3, 1, 2] and U.max() == 1
+
+
+def test_the_drawn_items_are_each_rows_first_in_order_sorted():
+    rng = np.random.default_rng(3)
+    order = np.argsort(rng.random((50, 30)), axis=1)
+    lengths = rng.integers(0, 31, size=50)
+    expected = np.concatenate([np.sort(order[i, : lengths[i]]) for i in range(50)])
+    np.testing.assert_array_equal(first_in_order(order, lengths), expected)
 
 
 @pytest.mark.parametrize("name", ["mult-vae", "recvae"])

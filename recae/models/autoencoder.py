@@ -356,8 +356,7 @@ class _Autoencoder(Recommender):
                 logits = self._decode_prior(net, z).float().cpu()
                 gumbel = -torch.log(-torch.log(torch.rand(logits.shape, generator=generator).clamp_min(1e-20)))
                 order = torch.argsort(logits + gumbel, dim=1, descending=True).numpy()
-                for i, u in enumerate(range(rows.start, rows.stop)):
-                    indices[indptr[u] : indptr[u + 1]] = np.sort(order[i, : lengths[u]])
+                indices[indptr[rows.start] : indptr[rows.stop]] = first_in_order(order, lengths[rows])
         data = np.ones(len(indices), dtype=np.float32)
         return sp.csr_matrix((data, indices, indptr), shape=(len(lengths), self.n_items_))
 
@@ -427,3 +426,14 @@ class _Autoencoder(Recommender):
             "hidden_dims": [trial.suggest_categorical("hidden_dim", [300, 600, 1000])],
             "dropout": trial.suggest_float("dropout", 0.2, 0.7),
         }
+
+
+def first_in_order(order: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The first ``lengths[i]`` entries of each row of ``order`` (a permutation of the
+    columns per row), each row's in ascending order, rows concatenated: CSR indices."""
+    # column order[i, j] is taken when its rank j is within the row's length;
+    # nonzero() then reads each row's taken columns in ascending order
+    taken = np.zeros(order.shape, dtype=bool)
+    ranks = np.arange(order.shape[1])
+    np.put_along_axis(taken, order, ranks < np.asarray(lengths)[:, None], axis=1)
+    return np.nonzero(taken)[1]
