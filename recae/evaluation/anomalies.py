@@ -31,10 +31,7 @@ CENTRAL_QUANTILE = 0.9
 def mean_log_loss(log_probs: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
     """−mean over each row's stored items of ``log_probs[row, item]`` (n,); NaN for an empty row."""
     X = sp.csr_matrix(X)
-    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
-    total = np.bincount(rows, weights=log_probs[rows, X.indices], minlength=X.shape[0])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return -total / np.diff(X.indptr)
+    return _negative_row_means(X, log_probs[_entry_rows(X), X.indices])
 
 
 def popularity_nll(X: sp.csr_matrix, popularity: np.ndarray) -> np.ndarray:
@@ -42,9 +39,19 @@ def popularity_nll(X: sp.csr_matrix, popularity: np.ndarray) -> np.ndarray:
     counts = np.asarray(popularity, dtype=np.float64) + 1.0
     log_share = np.log(counts / counts.sum())
     X = sp.csr_matrix(X)
-    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    return _negative_row_means(X, log_share[X.indices])
+
+
+def _entry_rows(X: sp.csr_matrix) -> np.ndarray:
+    """The row of each stored entry of ``X``, in CSR order."""
+    return np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+
+
+def _negative_row_means(X: sp.csr_matrix, values: np.ndarray) -> np.ndarray:
+    """−mean of ``values`` (one per stored entry of ``X``, CSR order) over each row; NaN for an empty row."""
+    total = np.bincount(_entry_rows(X), weights=values, minlength=X.shape[0])
     with np.errstate(invalid="ignore", divide="ignore"):
-        return -np.bincount(rows, weights=log_share[X.indices], minlength=X.shape[0]) / np.diff(X.indptr)
+        return -total / np.diff(X.indptr)
 
 
 def anomaly_scores(nll: np.ndarray, pop_nll: np.ndarray) -> np.ndarray:
