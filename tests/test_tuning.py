@@ -17,6 +17,7 @@ from recae.errors import ModelFitError, UsageError
 from recae.evaluation.protocols import GIVEN, STRONG
 from recae.experiment import runs, tuning
 from recae.experiment.benchmark import BenchmarkConfig, prepare_split, run_benchmark
+from recae.experiment.search_space import start_point
 from recae.experiment.tracker import NullTracker
 from recae.experiment.tuned import best_params, with_tuned_params
 from recae.models import get_model_class
@@ -287,6 +288,53 @@ def test_same_sampler_seed_draws_the_same_trials(shared_datasets):
     assert draws(8) != first
 
 
+def test_a_search_started_at_a_point_evaluates_it_first_then_draws(shared_datasets):
+    config = _config(shared_datasets, track=False)
+    result = tuning.tune(config, "ease", n_trials=3, sampler_seed=7, tracker=NullTracker(), echo=_quiet,
+                         start={"l2": 123.0})
+    assert result.trials[0].params == {"l2": 123.0}
+    assert len({t.params["l2"] for t in result.trials}) == 3  # the others are drawn
+    defaults = tuning.tune(config, "ease", n_trials=1, tracker=NullTracker(), echo=_quiet, start={})
+    assert defaults.trials[0].params == {"l2": EASE().l2}
+
+
+def test_the_start_point_is_the_defaults_with_the_given_values_under_the_searched_names():
+    vae = get_model_class("mult-vae")()
+    assert start_point("mult-vae", {}) == {
+        "latent_dim": vae.latent_dim, "hidden_dim": vae.hidden_dims[0], "dropout": vae.dropout,
+        "anneal_cap": vae.anneal_cap, "lr": vae.lr, "likelihood": vae.likelihood,
+    }
+    # a value that opens a conditional parameter brings its default; a list parameter its one element
+    point = start_point("mult-vae", {"likelihood": "gaussian", "hidden_dims": [1000]})
+    assert point["likelihood"] == "gaussian" and point["confidence"] == vae.confidence
+    assert point["hidden_dim"] == 1000
+    # a fixed parameter is not drawn, so it is not in the point
+    assert "dropout" not in start_point("mult-vae", {}, fixed={"dropout": 0.3})
+
+
+def test_a_default_outside_the_searched_range_is_left_to_the_sampler(monkeypatch):
+    space = lambda cls, trial: {"l2": trial.suggest_float("l2", 1e4, 1e5, log=True)}  # noqa: E731
+    monkeypatch.setattr(EASE, "search_space", classmethod(space))
+    assert EASE().l2 < 1e4 and start_point("ease", {}) == {}
+    assert start_point("ease", {"l2": 2e4}) == {"l2": 2e4}
+
+
+@pytest.mark.parametrize(
+    ("start", "fixed", "message"),
+    [
+        ({"likelihood": "poisson"}, {}, "--start mult-vae.likelihood='poisson': outside the searched choices"),
+        ({"lr": 5.0}, {}, "--start mult-vae.lr=5.0: outside the searched range [0.0001, 0.01]"),
+        ({"confidence": 3.0}, {}, "--start mult-vae.confidence: not drawn by the search"),
+        ({"epochs": 3}, {}, "--start mult-vae.epochs: not drawn by the search"),
+        ({"dropout": 0.3}, {"dropout": 0.5}, "--start mult-vae.dropout: not drawn by the search"),
+    ],
+)
+def test_a_start_the_search_cannot_draw_is_refused(start, fixed, message):
+    with pytest.raises(UsageError) as e:
+        start_point("mult-vae", start, fixed)
+    assert str(e.value).startswith(message)
+
+
 # ------------------------------------------------------------ bad input
 
 
@@ -301,6 +349,9 @@ def test_same_sampler_seed_draws_the_same_trials(shared_datasets):
         (["--model", "ease", "--param", "ease.alpha=3"], "model 'ease' has no parameter 'alpha'"),
         (["--model", "ease", "--param", "als.factors=3"], "--param names model(s) als"),
         (["--model", "ease", "--param", "ease.l2=5"], "every parameter model 'ease' searches is fixed"),
+        (["--model", "ease", "--start", "ease.l2=-5"], "--start ease.l2=-5: outside the searched range"),
+        (["--model", "ease", "--start", "als.factors=3"], "--start names model(s) als"),
+        (["--model", "ease", "--start", "l2=3"], "--start 'l2=3': expected MODEL.NAME=VALUE"),
     ],
 )
 def test_bad_input_ends_with_one_line_and_exit_2(args, message, tmp_path, monkeypatch, capsys):

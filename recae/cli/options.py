@@ -42,18 +42,18 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def parse_model_params(items: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """``["mult-vae.epochs=50", ...]`` → ``{"mult-vae": {"epochs": 50}}``."""
+def parse_model_params(items: Sequence[str], option: str = "--param") -> dict[str, dict[str, Any]]:
+    """``["mult-vae.epochs=50", ...]`` → ``{"mult-vae": {"epochs": 50}}``; errors name ``option``."""
     out: dict[str, dict[str, Any]] = {}
     for item in items:
         key, sep, value = item.partition("=")
         model, dot, param = key.partition(".")
         if not sep or not dot or not model or not param:
-            raise UsageError(f"--param {item!r}: expected MODEL.NAME=VALUE, e.g. mult-vae.epochs=50")
+            raise UsageError(f"{option} {item!r}: expected MODEL.NAME=VALUE, e.g. mult-vae.epochs=50")
         try:
             out.setdefault(model, {})[param] = parse_value(value)
         except UsageError as e:
-            raise UsageError(f"--param {item!r}: {e}") from None
+            raise UsageError(f"{option} {item!r}: {e}") from None
     return out
 
 

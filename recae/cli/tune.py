@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import pandas as pd
 
@@ -10,6 +11,7 @@ from recae.cli import options
 from recae.errors import UsageError
 from recae.experiment.config import BenchmarkConfig
 from recae.experiment.results import TuningResult
+from recae.experiment.search_space import start_point
 from recae.experiment.tracker import Tracker
 from recae.experiment.tuning import tune
 from recae.experiment.tuning.workers import helpers, shared_search
@@ -35,6 +37,7 @@ def add_parser(sub: argparse._SubParsersAction, help: str) -> None:
     parser.add_argument("--timeout", type=float, help="seconds after which no new trial is started")
     parser.add_argument("--param", action="append", default=[], metavar="MODEL.NAME=VALUE", help="fix a parameter instead of searching it, e.g. mult-vae.epochs=50 (repeatable)")
     options.add_config_argument(parser, help="fix the parameters the TOML file's [MODEL] table sets, as --param does (--param wins over it); other tables are ignored")
+    parser.add_argument("--start", action="append", metavar="defaults|MODEL.NAME=VALUE", help="run this point first: the model's defaults, with the values given in their place (repeatable; 'defaults' alone: the defaults), so that the search never ends below it on validation (default: every trial drawn)")
     parser.add_argument("--sampler-seed", type=int, default=0, help="seed of Optuna's TPE sampler (default: %(default)s)")
     parser.add_argument("--no-pruning", dest="prune", action="store_false", help="iterative models: never stop a trial early")
     parser.add_argument("--storage", metavar="URL", help="share the search among processes or machines: journal:PATH (a journal file) or a database URL such as sqlite:///tune.db; with --study")
@@ -56,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if args.timeout is not None and not args.timeout > 0:
         raise UsageError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     config = options.config_from_args(args, models=(args.model,))
+    start = _start(args.start, args.model, config)
     if args.json:
         check_output_path(args.json)  # before any work: a bad path must not cost the search
     tracker = options.tracker_for(config)
@@ -63,9 +67,10 @@ def run(args: argparse.Namespace) -> int:
         result = tune(
             config, args.model, n_trials=args.trials, timeout=args.timeout, tracker=tracker,
             sampler_seed=args.sampler_seed, prune=args.prune, storage=args.storage, study_name=args.study,
+            start=start,
         )
     else:
-        result = _tune_in_workers(args, config, tracker)
+        result = _tune_in_workers(args, config, tracker, start)
     best, counts = result.best_trial, result.counts()
     epoch = f", epoch {best.best_epoch}" if best.best_epoch is not None else ""
     here = (f"{counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed"
@@ -82,7 +87,23 @@ def run(args: argparse.Namespace) -> int:
     return options.finish(result, args, "tuning run", tracker)
 
 
-def _tune_in_workers(args: argparse.Namespace, config: BenchmarkConfig, tracker: Tracker) -> TuningResult:
+def _start(items: list[str] | None, model: str, config: BenchmarkConfig) -> dict[str, Any] | None:
+    """``--start``'s values for ``model`` (``{}`` for ``defaults``), or None when not given;
+    checked against the search before any work (the helpers of ``--workers`` start first)."""
+    if items is None:
+        return None
+    params = options.parse_model_params([item for item in items if item != "defaults"], option="--start")
+    others = sorted(set(params) - {model})
+    if others:
+        raise UsageError(f"--start names model(s) {', '.join(others)}, but {model!r} is being tuned")
+    start = params.get(model, {})
+    start_point(model, start, config.params_for(model))
+    return start
+
+
+def _tune_in_workers(
+    args: argparse.Namespace, config: BenchmarkConfig, tracker: Tracker, start: dict[str, Any] | None
+) -> TuningResult:
     """``tune`` here while ``--workers`` − 1 helper processes run trials of the same study."""
     import torch
 
@@ -95,5 +116,5 @@ def _tune_in_workers(args: argparse.Namespace, config: BenchmarkConfig, tracker:
             return tune(
                 config, args.model, n_trials=args.trials, timeout=args.timeout, tracker=tracker,
                 sampler_seed=args.sampler_seed, prune=args.prune, storage=search.storage,
-                study_name=search.study_name,
+                study_name=search.study_name, start=start,
             )

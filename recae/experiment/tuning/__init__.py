@@ -51,7 +51,7 @@ from recae.evaluation.protocols import Split
 from recae.experiment import runs
 from recae.experiment.config import PRIMARY_METRIC, BenchmarkConfig
 from recae.experiment.results import ModelResult, TrialOutcome, TuningResult, trial_counts
-from recae.experiment.search_space import FixedTrial, draw_params
+from recae.experiment.search_space import FixedTrial, draw_params, start_point
 from recae.experiment.tracker import BEST_PREFIX, TRIAL_KIND, TUNE_KIND, Run, Tracker
 from recae.experiment.tuning.study import (
     TRIAL_ERRORS,
@@ -213,6 +213,7 @@ def tune(
     echo: Callable[[str], None] = print,
     storage: str | None = None,
     study_name: str | None = None,
+    start: Mapping[str, Any] | None = None,
 ) -> TuningResult:
     """Search ``model``'s hyperparameters on validation NDCG@100, then test the best once.
 
@@ -250,6 +251,13 @@ def tune(
         ``study_name`` draws its trials from, and records them in, the same
         study, until it holds ``n_trials`` trials; each worker then fits and
         tests the study's best trial.
+    start : mapping, optional
+        Evaluate this point first (Optuna's ``enqueue_trial``; see
+        :func:`~recae.experiment.search_space.start_point`): the model's
+        defaults with ``start``'s values in their place, for every parameter
+        the search draws. ``{}`` starts from the defaults, so that the search
+        never ends below them on validation; ``None`` (default): every trial
+        is drawn.
 
     Returns
     -------
@@ -259,15 +267,20 @@ def tune(
     ------
     UsageError
         An unknown model, a parameter the model does not take, a model with
-        nothing to tune, ``n_trials < 1``, ``timeout <= 0`` or ``sampler_seed < 0``.
+        nothing to tune, ``n_trials < 1``, ``timeout <= 0``, ``sampler_seed < 0``,
+        or a ``start`` value the search cannot draw.
     ModelFitError
         When no trial completed.
     """
     # Long only by its docstring: the body is the search's outline, each step a function below.
     fixed = _check_search(config, model, n_trials, timeout)
     check_seed(sampler_seed, "sampler_seed")
+    first = start_point(model, start, fixed) if start is not None else None
     pruner = _pruner(model, prune)
     study, seed_used = open_study(storage, study_name, sampler_seed, pruner)  # an unreachable storage fails here
+    if first is not None:
+        with quiet_optuna():  # a shared study's workers each enqueue it: it runs once
+            study.enqueue_trial(first, skip_if_exists=True)
     split = runs.prepare_split(config, echo)
     label, fingerprint, info = runs.dataset_label(config.dataset), split.fingerprint(), split.describe()
     echo(runs.describe_split(label, info, fingerprint))
@@ -280,7 +293,8 @@ def tune(
         settings = {"n_trials": n_trials, "timeout": timeout, "sampler": "TPESampler",
                     "sampler_seed": seed_used,
                     "pruner": type(pruner).__name__, "selection_metric": f"val/{PRIMARY_METRIC}",
-                    "seed": config.seed, "ks": list(config.ks), "storage": storage, "study": study_name}
+                    "seed": config.seed, "ks": list(config.ks), "storage": storage, "study": study_name,
+                    "start": json.dumps(first) if first is not None else None}
         parent.log_params(settings, prefix="tune.")
         parent.log_params(config.config_file_params())
         if fixed:

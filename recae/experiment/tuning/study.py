@@ -79,7 +79,8 @@ def optimize(
 ) -> None:
     """Run trials (maximising the objective) until ``study`` holds ``n_trials`` of them (in any
     state, from any worker), with a progress bar showing this worker's best value."""
-    remaining = n_trials - len(study.trials)
+    # an enqueued trial (``--start``) waits to be run: it is one of this search's trials
+    remaining = n_trials - sum(t.state != optuna.trial.TrialState.WAITING for t in study.trials)
     bar = tqdm(total=max(remaining, 0), desc=f"tune {model}", unit="trial", disable=not progress)
 
     def after_trial(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
