@@ -61,7 +61,7 @@ def test_runs_are_nested_tagged_and_carry_curves_metrics_and_artifacts(tracked):
     assert dae.data.params["dropout"] == "0.5" and dae.data.params["epochs"] == "3"
     for key in ("val/ndcg_at_100", "train/loss", "epoch_seconds"):
         assert [m.step for m in client.get_metric_history(dae.info.run_id, key)] == [1, 2, 3]
-    for key in ("test/recall_at_20", "test/ndcg_at_20", "test/ndcg_at_100", "test/ndcg_at_100_ci_low", "val_selected/ndcg_at_100", "fit_seconds"):
+    for key in ("test/recall_at_20", "test/ndcg_at_20", "test/ndcg_at_100", "test/ndcg_at_100_ci_low", "val_selected/ndcg_at_100", "fit_seconds", "fit_peak_rss_mb"):
         assert key in dae.data.metrics
     assert dae.data.metrics["test/ndcg_at_100"] == pytest.approx(result.models["mult-dae"].test_means()["ndcg_at_100"])
     artifacts = {a.path for a in client.list_artifacts(dae.info.run_id)}
@@ -121,9 +121,10 @@ def test_json_output_and_given_split_directory(tmp_path, monkeypatch, capsys):
         test = out["models"][name]["test"]
         assert {"recall_at_20", "ndcg_at_20", "ndcg_at_100"} <= set(test)
         assert isinstance(out["models"][name]["fit_seconds"], float)
+        assert out["models"][name]["fit_peak_rss_bytes"] > 10 * 2**20  # the interpreter and torch at least
     assert out["models"]["mult-vae"]["best_epoch"] in (1, 2)
     printed = capsys.readouterr().out
-    assert "recall@20" in printed and "Holm" in printed
+    assert "recall@20" in printed and "Holm" in printed and "peak GB" in printed
 
 
 @pytest.mark.slow

@@ -29,7 +29,10 @@ class ModelResult:
     ``params`` are the fitted model's parameters; ``test`` its evaluation on
     the test users; ``val`` the validation metric means of the selected
     model; ``best_epoch`` the selected epoch of iterative models; ``run_id``
-    the model's run in the tracker (None when nothing is stored).
+    the model's run in the tracker (None when nothing is stored);
+    ``fit_seconds`` and ``fit_peak_rss`` the time and the process's peak
+    resident bytes of the fit (selection and refit; :class:`~recae.models.memory.PeakRSS`,
+    None where it cannot be measured).
     """
 
     name: str
@@ -40,6 +43,7 @@ class ModelResult:
     best_epoch: int | None = None
     run_id: str | None = None
     model: Recommender | None = field(default=None, repr=False)
+    fit_peak_rss: int | None = None
 
     def test_means(self) -> dict[str, float]:
         """Mean of each test metric over the test users with targets."""
@@ -52,6 +56,7 @@ class ModelResult:
             "test_ci": {k: [json_number(s.ci_low), json_number(s.ci_high)] for k, s in self.test.summary().items()},
             "val": {k: json_number(v) for k, v in self.val.items()},
             "fit_seconds": self.fit_seconds,
+            "fit_peak_rss_bytes": self.fit_peak_rss,
             "best_epoch": self.best_epoch,
             "params": self.params,
             "n_test_users": self.test.n_users - self.test.n_skipped,
@@ -111,7 +116,8 @@ def results_table(results: Iterable[ModelResult], ks: Sequence[int] | None = Non
     """One row per result, best :data:`PRIMARY_METRIC` first: ``recall@K``, ``ndcg@K``
     as ``mean ± half-width of the 95% interval``, the beyond-accuracy metrics over all
     lists that were evaluated (``gini@K``, ``aggregate_diversity@K``, at the first K,
-    plain values: they have no per-user values, hence no interval), and ``fit s``.
+    plain values: they have no per-user values, hence no interval), ``fit s`` and
+    ``peak GB`` (the process's peak resident memory during the fit).
 
     ``ks`` defaults to 20 and 100, or, when 20 was not evaluated, to the
     smallest cut-off evaluated and 100.
@@ -127,6 +133,7 @@ def results_table(results: Iterable[ModelResult], ks: Sequence[int] | None = Non
                 row[f"{metric}@{k}"] = f"{s.mean:.4f} ± {(s.ci_high - s.ci_low) / 2:.4f}"
         row.update({key.replace("_at_", "@"): _plain(v) for key, v in _catalogue_values(r, table_ks[0]).items()})
         row["fit s"] = round(r.fit_seconds, 1)
+        row["peak GB"] = round(r.fit_peak_rss / 1e9, 2) if r.fit_peak_rss is not None else float("nan")
         row["_sort"] = summary[PRIMARY_METRIC].mean
         rows.append(row)
     frame = pd.DataFrame(rows)

@@ -111,6 +111,7 @@ class BenchmarkCheckpoints:
         self.mirror(folder / "result.npz")
         record = {
             "name": result.name, "params": result.params, "val": result.val, "fit_seconds": result.fit_seconds,
+            "fit_peak_rss": result.fit_peak_rss,
             "best_epoch": result.best_epoch, "run_id": result.run_id, "coverage": result.test.coverage,
             "n_users": result.test.n_users, "n_skipped": result.test.n_skipped,
         }
@@ -143,6 +144,7 @@ class BenchmarkCheckpoints:
         return ModelResult(
             name=record["name"], params=record["params"], test=test, val=record["val"],
             fit_seconds=record["fit_seconds"], best_epoch=record["best_epoch"], run_id=record["run_id"],
+            fit_peak_rss=record.get("fit_peak_rss"),
         )
 
 

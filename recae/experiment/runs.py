@@ -32,6 +32,7 @@ from recae.experiment.config import PRIMARY_METRIC, BenchmarkConfig
 from recae.experiment.results import ModelResult
 from recae.experiment.tracker import Run
 from recae.models import Checkpoint, Recommender, make_model
+from recae.models.memory import PeakRSS
 from recae.serving import Catalog, item_popularity
 
 
@@ -133,18 +134,19 @@ def fit_and_evaluate(
         if on_epoch is not None:
             on_epoch(record)
 
-    with bar:
-        model.fit(split.train, validation=(split.val_in, split.val_out), callback=callback, **checkpoint_of("select"))
-    val = evaluate(model, split.val_in, split.val_out, ks=ks).means()
-    best_epoch = getattr(model, "best_epoch_", None)
-    history = getattr(model, "history_", None)
-    if split.protocol in ROWWISE and refit and split.refit_train is not None:
-        refit_model = make_model(name, **params).set_params(**model.selected_params())
-        refit_model.fit(split.refit_train, **checkpoint_of("refit"))
-        if history is not None:
-            refit_model.history_ = history  # keep the selection run's learning curve
-            refit_model.best_epoch_ = best_epoch
-        model = refit_model
+    with PeakRSS() as peak:
+        with bar:
+            model.fit(split.train, validation=(split.val_in, split.val_out), callback=callback, **checkpoint_of("select"))
+        val = evaluate(model, split.val_in, split.val_out, ks=ks).means()
+        best_epoch = getattr(model, "best_epoch_", None)
+        history = getattr(model, "history_", None)
+        if split.protocol in ROWWISE and refit and split.refit_train is not None:
+            refit_model = make_model(name, **params).set_params(**model.selected_params())
+            refit_model.fit(split.refit_train, **checkpoint_of("refit"))
+            if history is not None:
+                refit_model.history_ = history  # keep the selection run's learning curve
+                refit_model.best_epoch_ = best_epoch
+            model = refit_model
     fit_seconds = time.perf_counter() - start
     test = evaluate(model, split.test_in, split.test_out, ks=ks, progress=progress, desc=f"test {name}",
                     beyond=_beyond(model, split, metrics) if metrics else None)
@@ -156,6 +158,7 @@ def fit_and_evaluate(
         fit_seconds=fit_seconds,
         best_epoch=int(best_epoch) if best_epoch is not None else None,
         model=model,
+        fit_peak_rss=peak.bytes,
     )
 
 
@@ -226,6 +229,7 @@ def log_model_run(run: Run, result: ModelResult, split: Split, config: Benchmark
     run.log_metrics(
         {
             "fit_seconds": result.fit_seconds,
+            **({"fit_peak_rss_mb": result.fit_peak_rss / 2**20} if result.fit_peak_rss is not None else {}),
             "test/n_users": result.test.n_users - result.test.n_skipped,
             "test/n_skipped_users": result.test.n_skipped,
         }
