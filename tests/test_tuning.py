@@ -381,6 +381,7 @@ def test_cli_tune_prints_the_best_trial_and_writes_json(shared_datasets, mlflow_
     code = cli.main([
         "tune", "--model", "ease", "--trials", "2", "--data-dir", str(shared_datasets),
         "--tracking-uri", mlflow_uri, "--no-progress", "--json", str(out), "--sampler-seed", "3",
+        "--start", "ease.l2=321",
     ])
     assert code == 0
     printed = capsys.readouterr().out
@@ -390,6 +391,8 @@ def test_cli_tune_prints_the_best_trial_and_writes_json(shared_datasets, mlflow_
     assert set(saved["best_params"]) == {"l2"} and saved["model"] == "ease"
     assert {"recall_at_20", "ndcg_at_20"} <= set(saved["test"]) and saved["val"]["ndcg_at_100"] > 0
     assert len(saved["trials"]) == 2 and saved["mlflow_run_id"]
+    assert saved["trials"][0]["params"] == {"l2": 321.0}  # --start ran first
+    assert saved["trials"][1]["params"] != {"l2": 321.0}
     assert not list(Path().glob(".best.json.tmp"))
 
 
