@@ -276,11 +276,7 @@ def tune(
     fixed = _check_search(config, model, n_trials, timeout)
     check_seed(sampler_seed, "sampler_seed")
     first = start_point(model, start, fixed) if start is not None else None
-    pruner = _pruner(model, prune)
-    study, seed_used = open_study(storage, study_name, sampler_seed, pruner)  # an unreachable storage fails here
-    if first is not None:
-        with quiet_optuna():  # a shared study's workers each enqueue it: it runs once
-            study.enqueue_trial(first, skip_if_exists=True)
+    study, seed_used = _open_and_start(storage, study_name, sampler_seed, _pruner(model, prune), first)
     split = runs.prepare_split(config, echo)
     label, fingerprint, info = runs.dataset_label(config.dataset), split.fingerprint(), split.describe()
     echo(runs.describe_split(label, info, fingerprint))
@@ -292,7 +288,7 @@ def tune(
         parent.log_params(info, prefix="split.")
         settings = {"n_trials": n_trials, "timeout": timeout, "sampler": "TPESampler",
                     "sampler_seed": seed_used,
-                    "pruner": type(pruner).__name__, "selection_metric": f"val/{PRIMARY_METRIC}",
+                    "pruner": type(study.pruner).__name__, "selection_metric": f"val/{PRIMARY_METRIC}",
                     "seed": config.seed, "ks": list(config.ks), "storage": storage, "study": study_name,
                     "start": json.dumps(first) if first is not None else None}
         parent.log_params(settings, prefix="tune.")
@@ -339,6 +335,19 @@ def run_trials(
     with tracker.run(f"{label}/{split.protocol}", f"tune {model} (worker)", tags={**tags, "recae.kind": TUNE_KIND}) as parent:
         objective = Objective(model, fixed, split, config.ks, parent, tags)
         optimize(objective, model, lambda: [], study, n_trials, timeout, progress=False)
+
+
+def _open_and_start(
+    storage: str | None, study_name: str | None, sampler_seed: int, pruner: optuna.pruners.BasePruner,
+    first: dict[str, Any] | None,
+) -> tuple[optuna.Study, int]:
+    """:func:`open_study` (an unreachable storage fails here), with ``first`` enqueued as the
+    next trial when given (each worker of a shared study enqueues it: it runs once)."""
+    study, seed_used = open_study(storage, study_name, sampler_seed, pruner)
+    if first is not None:
+        with quiet_optuna():
+            study.enqueue_trial(first, skip_if_exists=True)
+    return study, seed_used
 
 
 def _check_search(config: BenchmarkConfig, model: str, n_trials: Any, timeout: float | None) -> dict[str, Any]:
