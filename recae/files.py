@@ -15,7 +15,9 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,37 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+#: The signals that end a run (Ctrl-C, ``kill``): held back while a file is written whole.
+_ENDING_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back while the block runs; one that arrived meanwhile is
+    raised again, to its own handler, as the block ends.
+
+    For writes that a handler raising mid-way would leave inconsistent even though
+    the file itself is replaced atomically: a zip writer interrupted between two
+    records fails when it is closed, and that error would hide the interruption.
+    The Python handlers are swapped for one that notes the signal (handlers run
+    in the main thread whichever thread the signal reaches, which a thread's
+    signal mask cannot promise); elsewhere than in the main thread, which alone
+    may set handlers, the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in _ENDING_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+        for s in dict.fromkeys(caught):
+            signal.raise_signal(s)
 
 
 def replace(src: str | Path, dest: str | Path) -> None:

@@ -30,7 +30,7 @@ import scipy.sparse as sp
 import torch
 
 from recae.errors import DataError, UsageError
-from recae.files import atomic_path
+from recae.files import atomic_path, signals_deferred
 
 
 class Checkpoint:
@@ -60,9 +60,14 @@ class Checkpoint:
         return improved or last or epoch % self.every == 0
 
     def save(self, state: dict[str, Any]) -> None:
-        """Write ``state`` atomically (temporary file, fsync, rename), then call ``on_save``."""
+        """Write ``state`` atomically (temporary file, fsync, rename), then call ``on_save``.
+
+        Ctrl-C or SIGTERM during the write is handled once the file is in place
+        (:func:`~recae.files.signals_deferred`): torch's zip writer, stopped
+        between two records, would fail as it closes and hide the interruption.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(self.path) as tmp:
+        with signals_deferred(), atomic_path(self.path) as tmp:
             with open(tmp, "wb") as f:
                 torch.save(state, f)
                 f.flush()
