@@ -7,6 +7,8 @@ before any work, to fit when the estimate exceeds its budget: an explicit
 
 from __future__ import annotations
 
+import os
+import threading
 from types import TracebackType
 
 from recae.errors import MemoryBudgetError
@@ -57,32 +59,59 @@ def check_memory_budget(need: int, max_memory: float | None, explain: str) -> No
 class PeakRSS:
     """The peak resident memory of this process over a block of code, in bytes.
 
-    ``with PeakRSS() as peak: model.fit(X)`` then ``peak.bytes``: the
-    kernel's high-water mark of the process (``VmHWM``), reset to the current
-    resident size when the block starts (Linux: ``5`` written to
-    ``/proc/self/clear_refs``), so that it covers the block alone. It is the
-    whole process's peak within the block: what the process held before it
-    (the data, models fitted earlier) counts too. ``None`` where the mark
-    cannot be reset or read (not Linux, or a kernel that refuses).
+    ``with PeakRSS() as peak: model.fit(X)`` then ``peak.bytes``: the whole
+    process's peak within the block (what it held before, such as the data and
+    models fitted earlier, counts too). When the block raises the process's
+    high-water mark (``VmHWM``, Linux), that mark is the answer, exactly;
+    otherwise the largest resident size seen by a thread that reads it every
+    ``interval`` seconds, which can miss a spike shorter than that. The kernel's
+    mark is read, never reset, so ``getrusage`` and ``/usr/bin/time`` still
+    report the process's own peak. ``None`` where ``/proc`` cannot be read.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, interval: float = 0.01) -> None:
+        self.interval = interval
         self.bytes: int | None = None
-        self._reset = False
+        self._seen: int | None = None
+        self._start_mark: int | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def __enter__(self) -> PeakRSS:
-        try:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")
-            self._reset = True
-        except OSError:
-            self._reset = False
+        self._start_mark = _high_water_mark()
+        self._seen = _resident_now()
+        if self._seen is not None:
+            self._thread = threading.Thread(target=self._watch, name="recae-peak-rss", daemon=True)
+            self._thread.start()
         return self
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.interval):
+            now = _resident_now()
+            if now is not None and (self._seen is None or now > self._seen):
+                self._seen = now
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.bytes = _high_water_mark() if self._reset else None
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        end_mark, now = _high_water_mark(), _resident_now()
+        seen = max((v for v in (self._seen, now) if v is not None), default=None)
+        if self._start_mark is not None and end_mark is not None and end_mark > self._start_mark:
+            self.bytes = end_mark  # a new peak of the process, set within the block
+        else:
+            self.bytes = seen
+
+
+def _resident_now() -> int | None:
+    """The resident size now, in bytes (``/proc/self/statm``), or None."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _high_water_mark() -> int | None:
