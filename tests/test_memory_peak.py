@@ -3,6 +3,7 @@ without disturbing the kernel's own record of the process's peak."""
 
 from __future__ import annotations
 
+import mmap
 import resource
 import sys
 import time
@@ -17,10 +18,18 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="th
 MB = 2**20
 
 
-def _touch(n_bytes: int, hold: float = 0.0) -> float:
-    block = np.ones(n_bytes // 8)  # written, so resident
+def _touch(n_bytes: int, hold: float = 0.0) -> None:
+    """Make ``n_bytes`` newly resident for ``hold`` seconds, then give them back.
+
+    A fresh anonymous mapping with every page written: memory from the heap
+    could be pages the process already holds (freed earlier, not returned), and
+    then the resident size would not move."""
+    region = mmap.mmap(-1, n_bytes)
+    pages = np.frombuffer(region, dtype=np.uint8)
+    pages[:: mmap.PAGESIZE] = 1
     time.sleep(hold)  # long enough for the watcher, when the process's record is not beaten
-    return float(block[-1])
+    del pages
+    region.close()
 
 
 def test_the_peak_covers_the_block_alone():
@@ -45,8 +54,6 @@ def test_a_peak_held_for_a_while_below_the_processs_record_is_seen():
     _touch(400 * MB)  # the process's record, above what the block will reach
     with PeakRSS() as peak:
         start = peak._seen
-        block = np.ones(100 * MB // 8)
-        time.sleep(0.1)  # held long enough for the watcher to see it
-        del block
+        _touch(100 * MB, hold=0.1)
     assert start is not None and peak.bytes is not None
     assert peak.bytes - start > 80 * MB
