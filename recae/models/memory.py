@@ -20,13 +20,9 @@ def available_memory() -> int | None:
     ``MemAvailable`` from ``/proc/meminfo`` (Linux), else ``psutil`` if it is
     installed; recae does not depend on ``psutil``.
     """
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
+    available = _proc_field("/proc/meminfo", "MemAvailable")
+    if available is not None:
+        return available
     try:
         import psutil  # type: ignore[import-not-found]  # optional: not a dependency of recae
     except ImportError:
@@ -116,10 +112,16 @@ def _resident_now() -> int | None:
 
 def _high_water_mark() -> int | None:
     """``VmHWM`` of ``/proc/self/status`` in bytes, or None."""
+    return _proc_field("/proc/self/status", "VmHWM")
+
+
+def _proc_field(path: str, key: str) -> int | None:
+    """The ``key:  N kB`` line of a ``/proc`` file such as ``/proc/meminfo``, in bytes;
+    None where the file or the line cannot be read."""
     try:
-        with open("/proc/self/status") as f:
+        with open(path) as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(key + ":"):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
