@@ -330,6 +330,46 @@ def bench_mult_vae_paper(quick: bool) -> dict[str, Any]:
     return out
 
 
+def recvae_epoch_phase(epochs: int) -> dict[str, Any]:
+    """RecVAE with its defaults (float32, then ``amp=true``) on ml-1m-lcfn's training rows:
+    seconds per outer epoch (training passes, the first outer epoch left out), and the floor
+    of the dense products one outer epoch needs at this machine's measured matmul speed."""
+    import statistics
+
+    import scale
+    import torch
+
+    from recae.evaluation.protocols import given_split
+
+    torch.set_num_threads(2)
+    raw = data.load("ml-1m-lcfn")
+    X = given_split(raw.train, raw.test, seed=7, source=raw.source).train
+    m = make_model("recvae", device="cpu")
+    users, B, E, H, L, items = X.shape[0], m.batch_size, m.eval_batch_size, m.hidden_dim, m.latent_dim, X.shape[1]
+    # per training batch: the four hidden-to-hidden layers and the two heads, forward
+    # and both backward products; the decoder forward and its input gradient (encoder
+    # passes) or weight gradient (decoder passes). The first layer is sparse: not counted.
+    encoder_step = 3 * (4 * scale.matmul_seconds(B, H, H) + 2 * scale.matmul_seconds(B, H, L))
+    decoder_step = 2 * scale.matmul_seconds(B, L, items)
+    prior_pass = (users / E) * (4 * scale.matmul_seconds(E, H, H) + 2 * scale.matmul_seconds(E, H, L))
+    floor = (users / B) * (m.encoder_epochs * (encoder_step + decoder_step) + m.decoder_epochs * decoder_step) + prior_pass
+    out: dict[str, Any] = {"users": users, "items": items, "outer epochs timed": epochs - 1, "floor_s": floor}
+    for label, amp in (("float32", False), ("amp", True)):
+        model = make_model("recvae", epochs=epochs, device="cpu", amp=amp, patience=None).fit(X)
+        seconds = [h["epoch_seconds"] for h in model.history_[1:]]
+        out[f"{label} median s per outer epoch"] = statistics.median(seconds)
+        out[f"{label} min / max s"] = f"{min(seconds):.2f} / {max(seconds):.2f}"
+        out[f"{label} ratio to floor"] = statistics.median(seconds) / floor
+    return out
+
+
+def bench_recvae(quick: bool) -> dict[str, Any]:
+    """RecVAE's outer epoch at its defaults on ml-1m-lcfn (issue line: ≤ 3 s on 2 threads)."""
+    out = _isolated("recvae_epoch_phase", {"epochs": 3 if quick else 9})
+    _print("RecVAE, authors' defaults, one outer epoch (3 encoder + 1 decoder passes) on ml-1m-lcfn, 2 threads", out)
+    return out
+
+
 #: ``--only`` name → (key in bench.json, benchmark taking ``quick``); each prints its own block.
 BENCHES: dict[str, tuple[str, Any]] = {
     "scale": ("scale", bench_scale_table),
@@ -338,6 +378,7 @@ BENCHES: dict[str, tuple[str, Any]] = {
     "linear": ("linear", bench_linear),
     "ease": ("ease", bench_ease),
     "mult-vae-ml1m": ("mult-vae-ml1m", bench_mult_vae_paper),
+    "recvae": ("recvae", bench_recvae),
     "recommend": ("recommend", lambda quick: bench_recommend()),
 }
 
