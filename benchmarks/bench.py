@@ -100,7 +100,10 @@ def _peak_rss_mb() -> float:
 def _isolated(fn_name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     """Run ``fn_name(**kwargs)`` in a fresh process, so that its peak memory is its own."""
     with mp.get_context("spawn").Pool(1) as pool:
-        return pool.apply(_child, (fn_name, kwargs))
+        out = pool.apply(_child, (fn_name, kwargs))
+        pool.close()  # the child ends itself: see scale.isolated
+        pool.join()
+    return out
 
 
 def _child(fn_name: str, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -145,7 +145,12 @@ def score_phase(case: Case, sizes: dict[str, tuple[int, int, float]]) -> dict[st
 def isolated(fn: Any, *args: Any) -> dict[str, Any]:
     """``fn(*args)`` in a fresh process (its own peak memory), with torch on 2 threads."""
     with mp.get_context("spawn").Pool(1, initializer=torch.set_num_threads, initargs=(2,)) as pool:
-        return pool.apply(fn, args)
+        out = pool.apply(fn, args)
+        # a child ended by the pool's exit (terminate) leaves the semaphores it made
+        # (tqdm's lock) to the resource tracker, which warns at shutdown: let it end itself
+        pool.close()
+        pool.join()
+    return out
 
 
 def measure(labels: list[str], sizes: dict[str, tuple[int, int, float]]) -> list[dict[str, Any]]:
