@@ -373,6 +373,20 @@ def bench_recvae(quick: bool) -> dict[str, Any]:
     return out
 
 
+def bench_gpu(quick: bool) -> dict[str, Any]:
+    """Training and scoring users/s at ML-20M's size, and ELSA's fit, on a GPU (benchmarks/gpu.py);
+    skipped, and said so, where CUDA is absent."""
+    import torch
+
+    if not torch.cuda.is_available():
+        print("\nGPU: skipped, no CUDA device here")
+        return {"skipped": "no CUDA device"}
+    import gpu
+
+    print(f"\nGPU: {torch.cuda.get_device_name()}, ML-20M size (synthetic)")
+    return gpu.measure(_committed_params("elsa"), quick)
+
+
 #: ``--only`` name → (key in bench.json, benchmark taking ``quick``); each prints its own block.
 BENCHES: dict[str, tuple[str, Any]] = {
     "scale": ("scale", bench_scale_table),
@@ -383,6 +397,7 @@ BENCHES: dict[str, tuple[str, Any]] = {
     "mult-vae-ml1m": ("mult-vae-ml1m", bench_mult_vae_paper),
     "recvae": ("recvae", bench_recvae),
     "recommend": ("recommend", lambda quick: bench_recommend()),
+    "gpu": ("gpu", bench_gpu),
 }
 
 

@@ -39,6 +39,11 @@ from recae.models.nn import SparseBatch
 #: The metric early stopping selects on (the paper: validation NDCG@100).
 SELECTION_METRIC = "ndcg_at_100"
 
+#: A batch loss's parts for the epoch's record, by name: detached 0-d tensors (or plain
+#: numbers, such as β). They are summed on the device and read once per epoch, so no
+#: step waits for its own loss: on a GPU the next batch is built while this one runs.
+LossParts = dict[str, "torch.Tensor | float"]
+
 
 def resolve_device(device: str | int) -> torch.device:
     """``"auto"`` → CUDA when present, else CPU; any other value is passed to ``torch.device``."""
@@ -130,7 +135,7 @@ class _Autoencoder(Recommender):
     def _build(self, n_items: int) -> nn.Module:
         raise NotImplementedError
 
-    def _loss(self, net: nn.Module, x: torch.Tensor | SparseBatch, update: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def _loss(self, net: nn.Module, x: torch.Tensor | SparseBatch, update: int) -> tuple[torch.Tensor, LossParts]:
         """Loss for one batch at optimiser step ``update``, and its parts for logging."""
         raise NotImplementedError
 
@@ -144,7 +149,7 @@ class _Autoencoder(Recommender):
 
     def _batch_loss(
         self, net: nn.Module, X: sp.csr_matrix, users: np.ndarray, update: int
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, LossParts]:
         """Loss of the training users ``users`` (row numbers of ``X``) at step ``update``.
 
         ``_loss`` of their rows; a model whose loss needs per-user state kept
@@ -272,7 +277,7 @@ class _Autoencoder(Recommender):
         per user) and the optimiser step count after it. ``ModelFitError`` on a NaN loss."""
         n_users = X.shape[0]
         net.train()
-        sums: dict[str, float] = {}
+        sums: LossParts = {}
         perm = rng.permutation(n_users)  # Liang et al. shuffle users every epoch
         rank, size = distributed.world()
         for rows in iter_batches(n_users, self.batch_size):
@@ -285,15 +290,17 @@ class _Autoencoder(Recommender):
                     loss, parts = self._batch_loss(net, X, users, update)
                 (loss * (len(users) / (rows.stop - rows.start)) if size > 1 else loss).backward()
                 for key, value in parts.items():
+                    value = value.double() if isinstance(value, torch.Tensor) else value  # bfloat16 under amp
                     sums[key] = sums.get(key, 0.0) + value * len(users)
             if size > 1:
                 distributed.average_gradients(net)
             optimizer.step()
             update += 1
+        totals = {key: float(value) for key, value in sums.items()}  # the epoch's one wait for the device
         if size > 1:
-            sums = distributed.sum_over_ranks(sums)
+            totals = distributed.sum_over_ranks(totals)
         record: dict[str, float] = {"epoch": epoch}
-        record.update({key: value / n_users for key, value in sums.items()})
+        record.update({key: value / n_users for key, value in totals.items()})
         if not math.isfinite(record["loss"]):
             raise ModelFitError(
                 f"{self.name}: the training loss became {record['loss']} in epoch {epoch}; "

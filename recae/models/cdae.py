@@ -12,7 +12,7 @@ from torch import nn
 
 from recae.checks import Constraint, Interval, Options
 from recae.errors import UsageError
-from recae.models.autoencoder import _Autoencoder
+from recae.models.autoencoder import LossParts, _Autoencoder
 from recae.models.base import EpochCallback, Validation, check_matrix, iter_batches
 from recae.models.cdae_nn import (
     ACTIVATIONS,
@@ -242,18 +242,18 @@ class CDAE(_Autoencoder):
 
     def objective(
         self, net: CDAENet, x_in: Histories, users: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, LossParts]:
         """The loss of one batch and its parts, for corrupted inputs ``x_in`` of the
         training users ``users`` (rows of V), binary ``targets`` and weights c (n, I)."""
         user_nodes = net.users[users]
         rec = reconstruction_loss(net(x_in, user_nodes), targets, weights, self.loss, self.output_activation).mean()
         penalty = 0.5 * self.l2 * (user_nodes.pow(2).sum() / len(users) + net.item_l2())
         loss = rec + penalty
-        return loss, {"loss": loss.item(), "reconstruction": rec.item()}
+        return loss, {"loss": loss.detach(), "reconstruction": rec.detach()}
 
     def _batch_loss(
         self, net: nn.Module, X: sp.csr_matrix, users: np.ndarray, update: int
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, LossParts]:
         x = Histories.from_scipy(X[users], self.device_)
         targets = x.dense()
         ratio = self._ratio

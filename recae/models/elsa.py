@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from recae.checks import Constraint, Interval
-from recae.models.autoencoder import _Autoencoder, resolve_device
+from recae.models.autoencoder import LossParts, _Autoencoder, resolve_device
 from recae.models.nn import SparseBatch, sparse_linear
 
 #: The shared autoencoder parameters ELSA does not take: it has no hidden layers,
@@ -203,9 +203,9 @@ class ELSA(_Autoencoder):
         """NAdam, as ``ELSA.__init__`` builds it."""
         return torch.optim.NAdam(net.parameters(), lr=self.lr)
 
-    def _loss(self, net: nn.Module, x: torch.Tensor | SparseBatch, update: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def _loss(self, net: nn.Module, x: torch.Tensor | SparseBatch, update: int) -> tuple[torch.Tensor, LossParts]:
         loss = sparse_elsa_loss(net, x) if isinstance(x, SparseBatch) else elsa_loss(elsa_forward(net, x), x)
-        return loss, {"loss": loss.item()}
+        return loss, {"loss": loss.detach()}
 
     def _logits(self, net: nn.Module, x: torch.Tensor | SparseBatch) -> torch.Tensor:
         return elsa_forward(net, x)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from recae.checks import Constraint
-from recae.models.autoencoder import _Autoencoder
+from recae.models.autoencoder import LossParts, _Autoencoder
 from recae.models.likelihoods import (
     LIKELIHOOD_CONSTRAINTS,
     likelihood_search_space,
@@ -94,24 +94,24 @@ class MultDAE(_Autoencoder):
     def _build(self, n_items: int) -> nn.Module:
         return MultDAENet(n_items, [int(d) for d in self.hidden_dims], int(self.latent_dim), float(self.dropout))
 
-    def _loss(self, net: nn.Module, x: torch.Tensor | SparseBatch, update: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def _loss(self, net: nn.Module, x: torch.Tensor | SparseBatch, update: int) -> tuple[torch.Tensor, LossParts]:
         if self.sparsity == "none" and not self.contractive_weight:
             nll = negative_log_likelihood(self.likelihood, net(x), x, self.confidence)
             loss = nll + self.weight_decay * weight_l2(net)
-            return loss, {"loss": loss.item(), "nll": nll.item()}
+            return loss, {"loss": loss.detach(), "nll": nll.detach()}
         first, code, logits = net.forward_parts(x)
         nll = negative_log_likelihood(self.likelihood, logits, x, self.confidence)
         loss = nll + self.weight_decay * weight_l2(net)
-        parts = {"nll": nll.item()}
+        parts = {"nll": nll.detach()}
         if self.sparsity != "none":
             penalty = sparsity_penalty(code, self.sparsity, float(self.sparsity_target))
             loss = loss + self.sparsity_weight * penalty
-            parts["sparsity"] = penalty.item()
+            parts["sparsity"] = penalty.detach()
         if self.contractive_weight:
             penalty = contractive_penalty(first, net.layers[0].weight)
             loss = loss + self.contractive_weight * penalty
-            parts["contractive"] = penalty.item()
-        return loss, {"loss": loss.item(), **parts}
+            parts["contractive"] = penalty.detach()
+        return loss, {"loss": loss.detach(), **parts}
 
     def _logits(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return net(x)

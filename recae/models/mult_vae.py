@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from recae.checks import Constraint, Interval
-from recae.models.autoencoder import _Autoencoder
+from recae.models.autoencoder import LossParts, _Autoencoder
 from recae.models.likelihoods import (
     LIKELIHOOD_CONSTRAINTS,
     likelihood_search_space,
@@ -107,7 +107,7 @@ class MultVAE(_Autoencoder):
             return min(self.anneal_cap, update / self.total_anneal_steps)
         return self.anneal_cap
 
-    def _loss(self, net: nn.Module, x: torch.Tensor | SparseBatch, update: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def _loss(self, net: nn.Module, x: torch.Tensor | SparseBatch, update: int) -> tuple[torch.Tensor, LossParts]:
         logits, mu, logvar = net(x)
         nll = negative_log_likelihood(self.likelihood, logits, x, self.confidence)
         kl = gaussian_kl(mu, logvar)
@@ -115,7 +115,7 @@ class MultVAE(_Autoencoder):
         loss = nll + beta * kl
         if self.weight_decay:
             loss = loss + self.weight_decay * weight_l2(net)
-        return loss, {"loss": loss.item(), "nll": nll.item(), "kl": kl.item(), "beta": beta}
+        return loss, {"loss": loss.detach(), "nll": nll.detach(), "kl": kl.detach(), "beta": beta}
 
     def _logits(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return net(x)[0]

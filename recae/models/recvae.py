@@ -12,7 +12,7 @@ from torch import nn
 
 from recae.checks import Constraint, Interval, ListOf
 from recae.errors import UsageError
-from recae.models.autoencoder import _Autoencoder, _to_batch
+from recae.models.autoencoder import LossParts, _Autoencoder, _to_batch
 from recae.models.base import EpochCallback, Validation, iter_batches
 from recae.models.checkpoint import Checkpoint
 from recae.models.likelihoods import multinomial_nll
@@ -245,13 +245,13 @@ class RecVAE(_Autoencoder):
 
     def _batch_loss(
         self, net: nn.Module, X: sp.csr_matrix, users: np.ndarray, update: int
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, LossParts]:
         x = _to_batch(X[users], self.device_)
         prior_mu, prior_logvar = (t[torch.from_numpy(users).to(t.device)] for t in self._prior)
         if self._decoder_pass:
             # the encoder is the one just frozen: its posterior is the prior
             nll = multinomial_nll(net.decoder(sample(prior_mu, prior_logvar)), x)
-            return nll, {"loss": nll.item()}
+            return nll, {"loss": nll.detach()}
         logits, z, mu, logvar = net(x)
         nll = multinomial_nll(logits, x)
         log_prior = composite_prior(
@@ -259,7 +259,7 @@ class RecVAE(_Autoencoder):
         )
         kl = weighted_kl(z, mu, logvar, log_prior, self.gamma * history_sizes(x))
         loss = nll + kl
-        return loss, {"loss": loss.item(), "nll": nll.item(), "kl": kl.item()}
+        return loss, {"loss": loss.detach(), "nll": nll.detach(), "kl": kl.detach()}
 
     def _posterior(self, encoder: nn.Module, X: sp.csr_matrix) -> tuple[torch.Tensor, torch.Tensor]:
         """μ and log σ² of every row of ``X`` under ``encoder`` without dropout: (n_users, latent) each."""

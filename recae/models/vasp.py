@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from recae.checks import Constraint, Interval
-from recae.models.autoencoder import _Autoencoder, _to_batch
+from recae.models.autoencoder import LossParts, _Autoencoder, _to_batch
 from recae.models.base import EpochCallback, Validation
 from recae.models.checkpoint import Checkpoint
 from recae.models.memory import check_memory_budget
@@ -243,7 +243,7 @@ class VASP(_Autoencoder):
 
     def _batch_loss(
         self, net: nn.Module, X: sp.csr_matrix, users: np.ndarray, update: int
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, LossParts]:
         rows = X[users]
         if self.augment:
             # drawn from torch's generator, which fit seeds, like the sampling noise
@@ -256,14 +256,14 @@ class VASP(_Autoencoder):
 
     def _pair_loss(
         self, net: nn.Module, x: torch.Tensor | SparseBatch, y: torch.Tensor
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, LossParts]:
         """Focal loss of the predicted probabilities of inputs ``x`` against targets ``y``
         (both (rows, n_items)) plus the weighted KL term, and its parts."""
         out = net(x)
         focal = focal_loss(out.probability(), y, float(self.focal_alpha), float(self.focal_gamma))
         kl = mean_kl(out.mu, out.logvar)
         loss = focal + self.kl_weight * kl
-        return loss, {"loss": loss.item(), "focal": focal.item(), "kl": kl.item()}
+        return loss, {"loss": loss.detach(), "focal": focal.detach(), "kl": kl.detach()}
 
     def _logits(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return net(x).log_probability()

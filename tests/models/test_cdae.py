@@ -112,7 +112,7 @@ def test_one_batch_loss_matches_a_direct_computation(loss, hidden, output):
     rec = (c * terms).sum(axis=1).mean()
     penalty = lam / 2 * ((V[users] ** 2).sum() / 2 + (W**2).sum() + (W2**2).sum() + (b**2).sum() + (b2**2).sum())
     assert got.item() == pytest.approx(rec + penalty, abs=1e-6)
-    assert parts["reconstruction"] == pytest.approx(rec, abs=1e-6)
+    assert float(parts["reconstruction"]) == pytest.approx(rec, abs=1e-6)
 
 
 def test_corruption_drops_with_probability_q_and_scales_survivors():

@@ -92,7 +92,7 @@ def test_the_models_batch_loss_is_the_formula(model_class, likelihood, monkeypat
     out = net(torch.from_numpy(x))
     f = (out[0] if isinstance(out, tuple) else out).detach().numpy()
     nll = _numpy_nll(likelihood, f, x, confidence=2.5)
-    assert parts["nll"] == pytest.approx(nll, abs=1e-6)
+    assert float(parts["nll"]) == pytest.approx(nll, abs=1e-6)
     if model_class is MultVAE:
         mu, logvar = (t.detach().numpy() for t in out[1:])
         kl = float((0.5 * (-logvar + np.exp(logvar) + mu**2 - 1)).sum(axis=1).mean())

@@ -146,8 +146,8 @@ def test_the_encoder_pass_loss_is_the_authors_formula(monkeypatch):
     logits, z, mu, logvar = (t.detach().numpy() for t in net(torch.from_numpy(x)))
     post_mu, post_logvar = (t[users].numpy() for t in model._prior)
     nll, kl = _numpy_loss(x, logits, z, mu, logvar, post_mu, post_logvar, gamma=0.01)
-    assert parts["nll"] == pytest.approx(nll, abs=1e-6)
-    assert parts["kl"] == pytest.approx(kl, abs=1e-6)
+    assert float(parts["nll"]) == pytest.approx(nll, abs=1e-6)
+    assert float(parts["kl"]) == pytest.approx(kl, abs=1e-6)
     assert loss.item() == pytest.approx(nll + kl, abs=1e-6)
 
 

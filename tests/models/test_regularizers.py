@@ -43,7 +43,7 @@ def test_mult_dae_adds_each_penalty_to_its_loss(settings):
     loss, parts = model._loss(net, x, 0)
     penalty = (settings.get("sparsity_weight", 0) * sparsity_penalty(code, settings.get("sparsity", "l1"), 0.05)
                if "sparsity" in settings else settings["contractive_weight"] * contractive_penalty(first, net.layers[0].weight))
-    assert loss.item() == pytest.approx(parts["nll"] + model.weight_decay * sum(
+    assert loss.item() == pytest.approx(float(parts["nll"]) + model.weight_decay * sum(
         p.pow(2).sum().item() for n, p in net.named_parameters() if n.endswith("weight")) + penalty.item(), rel=1e-5)
     assert ("sparsity" in parts) == ("sparsity" in settings) and ("contractive" in parts) == ("contractive_weight" in settings)
 

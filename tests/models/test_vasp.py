@@ -89,8 +89,8 @@ def test_the_step_loss_is_focal_loss_of_the_product_plus_the_mean_kl():
     mu, logvar = out.mu.detach().numpy(), out.logvar.detach().numpy()
     kl = -0.5 * np.mean(1 + logvar - mu**2 - np.exp(logvar))
     focal = _numpy_focal(p, y.numpy(), 0.25, 2.0)
-    assert parts["focal"] == pytest.approx(focal, abs=1e-6)
-    assert parts["kl"] == pytest.approx(kl, abs=1e-6) == mean_kl(out.mu, out.logvar).item()
+    assert float(parts["focal"]) == pytest.approx(focal, abs=1e-6)
+    assert float(parts["kl"]) == pytest.approx(kl, abs=1e-6) == mean_kl(out.mu, out.logvar).item()
     assert loss.item() == pytest.approx(focal + 0.7 * kl, abs=1e-6)
 
 
