@@ -33,7 +33,7 @@ from recae.evaluation.ranking import check_allowed
 from recae.models import distributed
 from recae.models.base import EpochCallback, Recommender, Validation, check_matrix, iter_batches
 from recae.models.checkpoint import Checkpoint, fit_key
-from recae.models.device import dense_on_device, device_topk
+from recae.models.device import device_topk
 from recae.models.nn import SparseBatch
 
 #: The metric early stopping selects on (the paper: validation NDCG@100).
@@ -58,13 +58,12 @@ def resolve_device(device: str | int) -> torch.device:
     return dev
 
 
-def _to_batch(X: sp.csr_matrix, device: torch.device) -> torch.Tensor | SparseBatch:
-    """One batch of rows for the network: kept sparse on the CPU (cheaper first layer),
-    densified on an accelerator, where dense products are fast (sent as CSR arrays,
-    densified there: :func:`recae.models.device.dense_on_device`)."""
-    if device.type == "cpu":
-        return SparseBatch.from_scipy(X, device)
-    return dense_on_device(X, device)
+def _to_batch(X: sp.csr_matrix, device: torch.device) -> SparseBatch:
+    """One batch of rows for the network, kept sparse on every device: the first layer
+    multiplies the non-zeros only and the loss reads the targets at them
+    (:class:`~recae.models.nn.SparseBatch`); to a GPU it travels as its CSR arrays from
+    pinned memory, and no dense batch × items input is ever built."""
+    return SparseBatch.from_scipy(X, device)
 
 
 @dataclass

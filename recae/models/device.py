@@ -18,22 +18,15 @@ import scipy.sparse as sp
 import torch
 
 from recae.evaluation.ranking import check_no_nan
-from recae.models.nn import csr_tensor
-
-
-def _to_device(a: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    t = torch.from_numpy(np.ascontiguousarray(a)).to(dtype)
-    if device.type == "cuda":
-        return t.pin_memory().to(device, non_blocking=True)  # an asynchronous copy needs pinned memory
-    return t.to(device)
+from recae.models.nn import csr_tensor, to_device
 
 
 def dense_on_device(X: sp.csr_matrix, device: torch.device) -> torch.Tensor:
     """The rows of ``X`` as a dense float32 tensor on ``device``, built there from the CSR arrays."""
     X = sp.csr_matrix(X)
-    crow = _to_device(X.indptr, device, torch.int64)
-    col = _to_device(X.indices, device, torch.int64)
-    val = _to_device(X.data, device, torch.float32)
+    crow = to_device(X.indptr, device, torch.int64)
+    col = to_device(X.indices, device, torch.int64)
+    val = to_device(X.data, device, torch.float32)
     return csr_tensor(crow, col, val, X.shape).to_dense()
 
 
@@ -59,9 +52,9 @@ def device_topk(
     if exclude is not None and exclude.nnz:
         exclude = sp.csr_matrix(exclude)
         rows = np.repeat(np.arange(exclude.shape[0]), np.diff(exclude.indptr))
-        scores[_to_device(rows, device, torch.int64), _to_device(exclude.indices, device, torch.int64)] = -torch.inf
+        scores[to_device(rows, device, torch.int64), to_device(exclude.indices, device, torch.int64)] = -torch.inf
     if allowed is not None:
-        scores[:, ~_to_device(np.asarray(allowed, dtype=bool), device, torch.bool)] = -torch.inf
+        scores[:, ~to_device(np.asarray(allowed, dtype=bool), device, torch.bool)] = -torch.inf
     n_items = scores.shape[1]
     k = min(k, n_items)
     if k == n_items or scores.shape[0] == 0:

@@ -73,7 +73,8 @@ class _SparseMultinomialNLL(torch.autograd.Function):
     def forward(  # noqa: ANN001
         ctx, logits: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor
     ) -> torch.Tensor:
-        log_p = F.log_softmax(logits, dim=1)
+        with torch.autocast(logits.device.type, enabled=False):  # float32 on an accelerator too
+            log_p = F.log_softmax(logits.float(), dim=1)
         ctx.save_for_backward(log_p, rows, cols, values)
         return -(log_p[rows, cols] * values).sum() / logits.shape[0]
 

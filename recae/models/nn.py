@@ -24,7 +24,7 @@ from torch import nn
 
 @dataclass(frozen=True)
 class SparseBatch:
-    """A batch of histories kept sparse, for a cheaper first layer on the CPU.
+    """A batch of histories kept sparse, for a cheaper first layer (on every device).
 
     The first layer's input is ~1–5% non-zero: multiplying only the non-zeros
     (forward, and Xᵀ·grad for the weight gradient) skips two of the step's
@@ -44,19 +44,28 @@ class SparseBatch:
     @classmethod
     def from_scipy(cls, X: sp.csr_matrix, device: torch.device | str = "cpu") -> SparseBatch:
         X = sp.csr_matrix(X, dtype=np.float32)
-        as_long = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64)).to(device)  # noqa: E731
+        device = torch.device(device)
         return cls(
-            indptr=as_long(X.indptr),
-            indices=as_long(X.indices),
-            values=torch.from_numpy(X.data.copy()).to(device),
+            indptr=to_device(X.indptr, device, torch.int64),
+            indices=to_device(X.indices, device, torch.int64),
+            values=to_device(X.data, device, torch.float32),
             shape=X.shape,
-            rows=as_long(np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))),
+            rows=to_device(np.repeat(np.arange(X.shape[0]), np.diff(X.indptr)), device, torch.int64),
         )
 
     def to_dense(self) -> torch.Tensor:
         out = torch.zeros(self.shape, dtype=self.values.dtype, device=self.values.device)
         out[self.rows, self.indices] = self.values
         return out
+
+
+def to_device(a: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """A copy of ``a`` as a ``dtype`` tensor on ``device``; to a GPU from pinned memory,
+    without waiting for the copy (the host goes on to build the next batch)."""
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    if device.type == "cuda":
+        return t.to(dtype).pin_memory().to(device, non_blocking=True)  # an asynchronous copy needs pinned memory
+    return t.to(device=device, dtype=dtype, copy=True)  # never a view of the caller's array
 
 
 class _SparseLinear(torch.autograd.Function):
@@ -71,7 +80,8 @@ class _SparseLinear(torch.autograd.Function):
     ) -> torch.Tensor:
         ctx.save_for_backward(rows, cols, values)
         ctx.n_items = weight.shape[1]
-        return torch.sparse.mm(x, weight.t())
+        with torch.autocast(weight.device.type, enabled=False):  # float32 on an accelerator too
+            return torch.sparse.mm(x, weight.t())
 
     @staticmethod
     @torch.amp.custom_bwd(device_type="cpu")
@@ -89,7 +99,9 @@ class _SparseLinear(torch.autograd.Function):
             return out.t(), None, None, None, None
         order = torch.argsort(cols, stable=True)
         crow = torch.zeros(n_items + 1, dtype=torch.int64, device=cols.device)
-        torch.cumsum(torch.bincount(cols, minlength=n_items), 0, out=crow[1:])
+        # counted by index_add_, not bincount, which waits for the device to learn the largest column
+        counts = torch.zeros(n_items, dtype=torch.int64, device=cols.device).index_add_(0, cols, torch.ones_like(cols))
+        torch.cumsum(counts, 0, out=crow[1:])
         XT = csr_tensor(crow, rows[order], values[order], (n_items, grad.shape[0]))
         return torch.sparse.mm(XT, grad).t(), None, None, None, None
 
