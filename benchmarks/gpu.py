@@ -17,8 +17,8 @@ user), one process:
   a 100k-item catalogue;
 - the peak device memory of each (``torch.cuda.max_memory_allocated``).
 
-Every batch travels as CSR arrays and is densified on the device (never the
-whole matrix); only the top-k lists come back.
+Every batch travels as its CSR arrays and stays sparse on the device (never
+the whole matrix, never a dense input); only the top-k lists come back.
 """
 
 from __future__ import annotations

@@ -8,8 +8,10 @@ network and defines its loss, and this module trains it behind the
 et al. (WWW 2018) and the authors' reference code; every deviation is a named
 parameter.
 
-The sparse training matrix is densified one batch of users at a time, never
-whole: memory is O(batch_size × n_items) beyond the network itself.
+The sparse training matrix is never densified: each batch of users stays
+sparse (the first layer multiplies its non-zeros, the loss reads the targets
+at them), and memory is O(batch_size × n_items) beyond the network itself,
+for the output layer.
 """
 
 from __future__ import annotations

@@ -1,14 +1,15 @@
-"""Batches onto an accelerator and top-k lists made there: the GPU path of the autoencoders.
+"""Top-k lists made where the scores are: the GPU path of the autoencoders' ranking.
 
 On a GPU the costly transfers are the dense ones. A batch of histories goes
 to the device as its CSR arrays (``nnz`` numbers, from pinned memory, without
-waiting) and is densified there (:func:`dense_on_device`); a batch's scores
-never come back: seen items are masked and the top ``k`` chosen on the device
+waiting: :class:`recae.models.nn.SparseBatch`), and a batch's scores never come
+back: seen items are masked and the top ``k`` chosen on the device
 (:func:`device_topk`), and only ``k`` items and scores per user return.
 
-Both functions take any torch device, so the CPU test suite runs them
-(``tests/models/test_device.py``) against the numpy path they replace: same
-items, same order (ties by lower item index), same padding.
+:func:`device_topk` takes any torch device, so the CPU test suite runs it
+(``tests/models/test_device.py``) against the numpy path it replaces: same
+items, same order (ties by lower item index), same padding; on CUDA too where
+a GPU is present.
 """
 
 from __future__ import annotations
@@ -18,16 +19,7 @@ import scipy.sparse as sp
 import torch
 
 from recae.evaluation.ranking import check_no_nan
-from recae.models.nn import csr_tensor, to_device
-
-
-def dense_on_device(X: sp.csr_matrix, device: torch.device) -> torch.Tensor:
-    """The rows of ``X`` as a dense float32 tensor on ``device``, built there from the CSR arrays."""
-    X = sp.csr_matrix(X)
-    crow = to_device(X.indptr, device, torch.int64)
-    col = to_device(X.indices, device, torch.int64)
-    val = to_device(X.data, device, torch.float32)
-    return csr_tensor(crow, col, val, X.shape).to_dense()
+from recae.models.nn import to_device
 
 
 def device_topk(
@@ -77,4 +69,4 @@ def device_topk(
     return items.cpu().numpy().astype(np.int64), top.float().cpu().numpy()
 
 
-__all__ = ["dense_on_device", "device_topk"]
+__all__ = ["device_topk"]

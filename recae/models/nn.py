@@ -109,10 +109,11 @@ class _SparseLinear(torch.autograd.Function):
 def csr_tensor(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     """A torch CSR tensor of arrays that come from a checked scipy CSR matrix (or are built
     sorted, as ``Xᵀ`` above): torch's invariant checks are skipped, and its warning that
-    CSR tensors are beta is silenced (the operations used, CSR × dense and densifying,
-    are long-standing and tested)."""
+    CSR tensors are beta is silenced, with the one that says the checks are off (the
+    operations used, CSR × dense and densifying, are long-standing and tested)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
         return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
 
 

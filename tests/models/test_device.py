@@ -11,7 +11,8 @@ import torch
 from recae.errors import DataError
 from recae.evaluation.ranking import topk
 from recae.models import Recommender, make_model
-from recae.models.device import dense_on_device, device_topk
+from recae.models.device import device_topk
+from recae.models.nn import SparseBatch
 from tests.conftest import planted_blocks
 
 #: Every device the path runs on: the CPU always, CUDA where present.
@@ -22,9 +23,12 @@ DEVICES = [
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_a_batch_densified_on_the_device_is_the_batch(device):
+def test_a_batch_sent_to_the_device_is_the_batch(device):
     X = sp.random(30, 50, density=0.1, format="csr", random_state=0, dtype=np.float32)
-    np.testing.assert_array_equal(dense_on_device(X, torch.device(device)).cpu().numpy(), X.toarray())
+    batch = SparseBatch.from_scipy(X, device)
+    assert batch.values.device.type == device and batch.indices.dtype == torch.int64
+    np.testing.assert_array_equal(batch.to_dense().cpu().numpy(), X.toarray())
+    np.testing.assert_array_equal(batch.rows.cpu().numpy(), X.tocoo().row)
 
 
 @pytest.mark.parametrize("device", DEVICES)
