@@ -13,13 +13,13 @@ from tests.conftest import planted_blocks
 
 #: Small settings of every resumable model; each runs a few epochs in well under a second.
 SMALL = {
-    "mult-vae": {"epochs": 6, "hidden_dims": [32], "latent_dim": 8, "batch_size": 40, "total_anneal_steps": 7},
-    "mult-dae": {"epochs": 6, "hidden_dims": [32], "latent_dim": 8, "batch_size": 40},
-    "recvae": {"epochs": 6, "hidden_dim": 32, "latent_dim": 8, "batch_size": 40},
-    "cdae": {"epochs": 6, "hidden_dim": 8, "batch_size": 40},
-    "elsa": {"epochs": 6, "factors": 8, "batch_size": 40},
+    "mult-vae": {"epochs": 6, "hidden_dims": [32], "latent_dim": 8, "batch_size": 40, "device": "cpu", "total_anneal_steps": 7},
+    "mult-dae": {"epochs": 6, "hidden_dims": [32], "latent_dim": 8, "batch_size": 40, "device": "cpu"},
+    "recvae": {"epochs": 6, "hidden_dim": 32, "latent_dim": 8, "batch_size": 40, "device": "cpu"},
+    "cdae": {"epochs": 6, "hidden_dim": 8, "batch_size": 40, "device": "cpu"},
+    "elsa": {"epochs": 6, "factors": 8, "batch_size": 40, "device": "cpu"},
     "vasp": {"epochs": 6, "hidden_dim": 32, "latent_dim": 8, "encoder_layers": 2, "decoder_layers": 2,
-             "batch_size": 40, "lr": 1e-3, "lr_decay_epoch": 3},
+             "batch_size": 40, "device": "cpu", "lr": 1e-3, "lr_decay_epoch": 3},
 }
 
 
@@ -57,6 +57,8 @@ def _kill_in_epoch(model, epoch: int, batch: int, monkeypatch: pytest.MonkeyPatc
 
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_a_fit_killed_mid_epoch_resumes_to_exactly_the_uninterrupted_result(name, tmp_path, monkeypatch):
+    """On the CPU, bit for bit (SMALL pins it: a GPU's atomics make even two uninterrupted
+    runs differ in float32 rounding)."""
     X, validation = _data()
     whole = make_model(name, **SMALL[name], random_state=3).fit(X, validation=validation)
 

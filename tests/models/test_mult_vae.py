@@ -46,17 +46,21 @@ class TestMixedPrecisionMultVAEContract(TestMultVAEContract):
     fast_params = {**TestMultVAEContract.fast_params, "amp": True}
 
 
-def test_mixed_precision_keeps_float32_weights_and_nearly_the_float32_scores():
+def test_mixed_precision_keeps_float32_weights_and_learns_what_float32_learns():
     from tests.conftest import planted_blocks
 
-    X, _ = planted_blocks()
-    params = {**TestMultVAEContract.fast_params, "epochs": 3}
+    X, block = planted_blocks()
+    params = {**TestMultVAEContract.fast_params, "epochs": 10}
     full, mixed = MultVAE(**params).fit(X), MultVAE(**params, amp=True).fit(X)
     assert all(p.dtype == torch.float32 for p in mixed.module_.parameters())
-    a, b = full.score(X), mixed.score(X)
+    b = mixed.score(X)
     assert b.dtype == np.float32 and np.isfinite(b).all()
-    # bfloat16 keeps 8 bits of mantissa: the two trainings drift apart a little
-    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.95
+    # bfloat16 keeps 8 bits of mantissa, and how it rounds depends on the processor's
+    # bfloat16 units (on one without them the two trainings' scores correlated at 0.88
+    # after 3 epochs, 0.95+ here): so the lists are compared, by what they recover
+    for model in (full, mixed):
+        top, _ = model.recommend(X, 5)
+        assert (top % 3 == block[:, None]).mean() > 0.95  # planted_blocks: item i is in block i % 3
 
 
 def test_kl_annealing_schedule():
