@@ -24,6 +24,7 @@ from recae.models.cdae_nn import (
     sample_negatives,
 )
 from recae.models.checkpoint import Checkpoint
+from recae.models.nn import to_device
 
 #: The shared autoencoder parameters CDAE does not take: one hidden layer of
 #: ``hidden_dim`` units, and an L2 penalty ``l2`` that covers the biases and V too.
@@ -258,7 +259,7 @@ class CDAE(_Autoencoder):
         targets = x.dense()
         ratio = self._ratio
         negatives = torch.ones_like(targets) - targets if ratio is None else sample_negatives(x, ratio)
-        users_t = torch.from_numpy(np.asarray(users, dtype=np.int64)).to(self.device_)
+        users_t = to_device(np.asarray(users), self.device_, torch.int64)
         return self.objective(net, x.corrupted(float(self.dropout)), users_t, targets, targets + negatives)
 
     # ------------------------------------------------------------------- scoring

@@ -18,11 +18,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from recae.models.nn import to_device
 
 #: The mapping functions h and f the paper compares.
 ACTIVATIONS = ("sigmoid", "identity")
@@ -50,10 +51,10 @@ class Histories:
             X.eliminate_zeros()
         if not X.has_sorted_indices:  # the negative sampler needs each row's items in order
             X = X.sorted_indices()
-        as_long = lambda a: torch.from_numpy(np.asarray(a, dtype=np.int64)).to(device)  # noqa: E731
+        device = torch.device(device)
         return cls(
-            indptr=as_long(X.indptr),
-            indices=as_long(X.indices),
+            indptr=to_device(X.indptr, device, torch.int64),
+            indices=to_device(X.indices, device, torch.int64),
             values=torch.ones(X.nnz, dtype=torch.float32, device=device),
             n_items=X.shape[1],
         )
@@ -66,7 +67,10 @@ class Histories:
     def rows(self) -> torch.Tensor:
         """The row of each stored entry: (nnz,)."""
         sizes = self.indptr[1:] - self.indptr[:-1]
-        return torch.repeat_interleave(torch.arange(self.n_users, device=self.indptr.device), sizes)
+        # output_size given: on a GPU, repeat_interleave would otherwise wait to learn it
+        return torch.repeat_interleave(
+            torch.arange(self.n_users, device=self.indptr.device), sizes, output_size=self.values.numel()
+        )
 
     def corrupted(self, q: float) -> Histories:
         """Each entry dropped with probability ``q``, survivors scaled by 1 / (1 − q) (torch's RNG)."""

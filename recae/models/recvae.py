@@ -16,7 +16,7 @@ from recae.models.autoencoder import LossParts, _Autoencoder, _to_batch
 from recae.models.base import EpochCallback, Validation, iter_batches
 from recae.models.checkpoint import Checkpoint
 from recae.models.likelihoods import multinomial_nll
-from recae.models.nn import SparseBatch
+from recae.models.nn import SparseBatch, to_device
 from recae.models.recvae_nn import (
     PRIOR_WEIGHTS,
     WIDE_LOGVAR,
@@ -247,7 +247,8 @@ class RecVAE(_Autoencoder):
         self, net: nn.Module, X: sp.csr_matrix, users: np.ndarray, update: int
     ) -> tuple[torch.Tensor, LossParts]:
         x = _to_batch(X[users], self.device_)
-        prior_mu, prior_logvar = (t[torch.from_numpy(users).to(t.device)] for t in self._prior)
+        index = to_device(users, self.device_, torch.int64)
+        prior_mu, prior_logvar = (t[index] for t in self._prior)
         if self._decoder_pass:
             # the encoder is the one just frozen: its posterior is the prior
             nll = multinomial_nll(net.decoder(sample(prior_mu, prior_logvar)), x)

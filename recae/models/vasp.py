@@ -251,7 +251,10 @@ class VASP(_Autoencoder):
             inputs, targets = split_halves(rows, keys)
         else:
             inputs, targets = rows, rows
-        y = torch.from_numpy((targets.toarray() > 0).astype(np.float32)).to(self.device_)
+        # the dense targets are made where the loss runs, from the sparse batch (on a GPU,
+        # nnz numbers travel instead of batch × items)
+        binary = sp.csr_matrix(((targets.data > 0).astype(np.float32), targets.indices, targets.indptr), shape=targets.shape)
+        y = SparseBatch.from_scipy(binary, self.device_).to_dense()
         return self._pair_loss(net, _to_batch(inputs, self.device_), y)
 
     def _pair_loss(
