@@ -395,9 +395,10 @@ class _Autoencoder(Recommender):
         net = self.module_.eval()
         with torch.no_grad():
             for rows in iter_batches(X.shape[0], batch_size):
-                batch = X[rows]
-                logits = self._logits(net, _to_batch(batch, self.device_))  # float32: see _autocast
-                items[rows], scores[rows] = device_topk(logits, k, batch if exclude_seen else None, allowed)
+                x = _to_batch(X[rows], self.device_)
+                logits = self._logits(net, x)  # float32: see _autocast
+                # the batch's items, already on the device, are the ones masked
+                items[rows], scores[rows] = device_topk(logits, k, x if exclude_seen else None, allowed)
         return items, scores
 
     def _score(self, X: sp.csr_matrix) -> np.ndarray:

@@ -19,18 +19,20 @@ import scipy.sparse as sp
 import torch
 
 from recae.evaluation.ranking import check_no_nan
-from recae.models.nn import to_device
+from recae.models.nn import SparseBatch, to_device
 
 
 def device_topk(
-    scores: torch.Tensor, k: int, exclude: sp.csr_matrix | None = None, allowed: np.ndarray | None = None
+    scores: torch.Tensor, k: int, exclude: sp.csr_matrix | SparseBatch | None = None, allowed: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best items of each row of ``scores`` (on any device), as
     :func:`recae.evaluation.ranking.topk` gives them: best first, ties by lower
     item index, ``-1`` / ``-inf`` padding after the last eligible item.
 
     ``scores`` (n × n_items) is overwritten with ``-inf`` at the stored items of
-    ``exclude``'s rows and at items ``allowed`` forbids. Returns int64 items
+    ``exclude``'s rows and at items ``allowed`` forbids. ``exclude`` may be the
+    batch already on the device (a :class:`~recae.models.nn.SparseBatch`): its
+    rows and items mask the scores there, with nothing sent again. Returns int64 items
     and float32 scores as numpy arrays (n × k). ``DataError`` when a row holds NaN.
 
     One partial selection (``torch.topk`` of k + 1) per row, not a sort of the
@@ -41,7 +43,9 @@ def device_topk(
     sorted whole, stably, as before.
     """
     device = scores.device
-    if exclude is not None and exclude.nnz:
+    if isinstance(exclude, SparseBatch):
+        scores[exclude.rows, exclude.indices] = -torch.inf
+    elif exclude is not None and exclude.nnz:
         exclude = sp.csr_matrix(exclude)
         rows = np.repeat(np.arange(exclude.shape[0]), np.diff(exclude.indptr))
         scores[to_device(rows, device, torch.int64), to_device(exclude.indices, device, torch.int64)] = -torch.inf

@@ -63,6 +63,19 @@ def test_device_topk_settles_ties_at_and_inside_the_cut_by_item_index(k, device)
 
 
 @pytest.mark.parametrize("device", DEVICES)
+def test_the_batch_on_the_device_masks_as_its_scipy_rows_do(device):
+    rng = np.random.default_rng(3)
+    scores = rng.standard_normal((30, 40)).astype(np.float32)
+    seen = sp.random(30, 40, density=0.3, format="csr", random_state=3, dtype=np.float32)
+    seen.data[seen.indptr[5] : seen.indptr[6]] = 0.0  # stored zeros are stored: masked by both
+    expected = device_topk(torch.from_numpy(scores.copy()).to(device), 12, exclude=seen)
+    got = device_topk(torch.from_numpy(scores.copy()).to(device), 12, exclude=SparseBatch.from_scipy(seen, device))
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(got[1], expected[1])
+    assert not np.isin(got[0][1], seen[1].indices).any()
+
+
+@pytest.mark.parametrize("device", DEVICES)
 def test_device_topk_names_the_rows_with_a_nan(device):
     scores = np.zeros((6, 10), dtype=np.float32)
     scores[4, 7] = np.nan
