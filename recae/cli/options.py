@@ -156,7 +156,7 @@ def add_split_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--item-col", help="CSV/TSV/Parquet data: the item column (default: item)")
     parser.add_argument("--rating-col", help="CSV/TSV/Parquet data: the rating column (default: rating, when present)")
     parser.add_argument("--timestamp-col", help="CSV/TSV/Parquet data: the timestamp column (default: timestamp, when present)")
-    parser.add_argument("--device", help="torch device of every model that takes one: cpu, cuda, cuda:1 or auto (default: each model's own, auto: CUDA when present)")
+    parser.add_argument("--device", help="torch device of every model that takes one: cpu (the default), cuda, cuda:1, or auto (CUDA when present)")
     parser.add_argument("--max-memory", type=_memory, metavar="SIZE", help="memory budget for models that estimate theirs (EASE), e.g. 4GB or 500MB (default: the available memory)")
 
 

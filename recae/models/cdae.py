@@ -160,7 +160,7 @@ class CDAE(_Autoencoder):
         batch_size: int = 64,
         patience: int | None = None,
         random_state: int = 0,
-        device: str = "auto",
+        device: str = "cpu",
         eval_batch_size: int = 2000,
         fold_in_steps: int = 10,
         fold_in_lr: float = 0.3,

@@ -182,7 +182,7 @@ class ELSA(_Autoencoder):
         batch_size: int = 128,
         patience: int | None = None,
         random_state: int = 0,
-        device: str = "auto",
+        device: str = "cpu",
         eval_batch_size: int = 2000,
     ):
         self.factors = factors

@@ -69,7 +69,7 @@ class MultDAE(_Autoencoder):
         weight_decay: float = 0.01 / 500,
         patience: int | None = None,
         random_state: int = 0,
-        device: str = "auto",
+        device: str = "cpu",
         eval_batch_size: int = 2000,
         likelihood: str = "multinomial",
         confidence: float = 1.0,

@@ -41,7 +41,7 @@ class MultVAE(_Autoencoder):
     patience : stop after this many epochs without improvement (None: run all
         epochs, as the paper does).
     random_state : seed for initialisation, shuffling, dropout and sampling.
-    device : ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
+    device : ``"cpu"`` (the default), ``"cuda"``, ``"cuda:1"``, or ``"auto"`` (CUDA when present).
     eval_batch_size : users scored at once.
     likelihood : ``"multinomial"`` (the paper's Mult-VAE), ``"gaussian"`` or
         ``"logistic"``, the alternatives the paper compares it with (§2.1;
@@ -82,7 +82,7 @@ class MultVAE(_Autoencoder):
         total_anneal_steps: int = 200_000,
         patience: int | None = None,
         random_state: int = 0,
-        device: str = "auto",
+        device: str = "cpu",
         eval_batch_size: int = 2000,
         likelihood: str = "multinomial",
         confidence: float = 1.0,

@@ -136,7 +136,7 @@ class RecVAE(_Autoencoder):
         lr: float = 5e-4,
         patience: int | None = None,
         random_state: int = 0,
-        device: str = "auto",
+        device: str = "cpu",
         eval_batch_size: int = 2000,
         amp: bool = False,
     ):

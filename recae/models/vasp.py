@@ -136,7 +136,7 @@ class VASP(_Autoencoder):
         max_memory: float | None = None,
         patience: int | None = None,
         random_state: int = 0,
-        device: str = "auto",
+        device: str = "cpu",
         eval_batch_size: int = 2000,
     ):
         self.hidden_dim = hidden_dim
