@@ -10,6 +10,8 @@ user), one process:
   batch (``LARGE_BATCH``), each with its ratio to the floor: the output
   layer's product (batch × hidden · hidden × items, forward + backward ≈ 3×)
   timed on this GPU in the same dtype, times the batches of an epoch;
+- RecVAE (float32 and amp) and CDAE at their defaults: users/s of one epoch, as a
+  multiple of Mult-VAE's float32 epoch at batch 500 in the same run;
 - full-ranking scoring: users/s of ``recommend(X, 100)`` over every user
   (scores, seen items masked and top-100 on the device) and of ``evaluate`` on
   the held-out users, with the scoring floor (the forward product alone);
@@ -33,6 +35,9 @@ import torch
 LARGE_BATCH = 20_000
 #: Users scored at once.
 EVAL_BATCH = 10_000
+#: The other autoencoders timed at their defaults (VASP's paper widths, an items × items
+#: layer and 4,096-wide deep layers, are left out: their epoch is minutes, not seconds).
+OTHERS = (("recvae", False), ("recvae", True), ("cdae", False))
 
 
 def _sync(device: str) -> None:
@@ -79,6 +84,19 @@ def train_case(X: sp.csr_matrix, model: str, batch: int, amp: bool, device: str)
     return {"model": model, "batch": batch, "amp": amp, "users": n_users, "items": n_items,
             "epoch_s": seconds, "floor_s": floor, "epoch_ratio": seconds / floor,
             "train_users_per_s": n_users / seconds, "peak_gpu_gb": _peak_gb(device)}
+
+
+def other_case(X: sp.csr_matrix, model: str, amp: bool, device: str) -> dict[str, Any]:
+    """One timed epoch (the second of two) of another autoencoder at its defaults: RecVAE's
+    outer epoch (3 encoder passes, the prior, 1 decoder pass), CDAE's epoch."""
+    from recae.models import make_model
+
+    _reset_peak(device)
+    params = {"amp": amp} if amp else {}
+    fitted = make_model(model, epochs=2, device=device, **params).fit(X)
+    seconds = fitted.history_[-1]["epoch_seconds"]
+    return {"model": model, "batch": fitted.batch_size, "amp": amp, "epoch_s": seconds,
+            "train_users_per_s": X.shape[0] / seconds, "peak_gpu_gb": _peak_gb(device)}
 
 
 def score_case(X: sp.csr_matrix, X_in: sp.csr_matrix, X_out: sp.csr_matrix, device: str) -> dict[str, Any]:
@@ -133,6 +151,13 @@ def measure(elsa_params: dict[str, Any], quick: bool = False, device: str = "cud
                 print(f"  {model} batch {batch} amp={amp}: {r['train_users_per_s']:,.0f} users/s, "
                       f"{r['epoch_ratio']:.2f} × floor, {r['peak_gpu_gb']:.2f} GB", flush=True)
     out["training"] = rows
+    # the other autoencoders at their defaults, each against Mult-VAE's float32 epoch at
+    # the paper's batch in this run (the first row)
+    out["others"] = [other_case(X, model, amp, device) for model, amp in OTHERS]
+    for r in out["others"]:
+        r["x_mult_vae_epoch"] = r["epoch_s"] / rows[0]["epoch_s"]
+        print(f"  {r['model']} batch {r['batch']} amp={r['amp']}: {r['train_users_per_s']:,.0f} users/s, "
+              f"{r['x_mult_vae_epoch']:.2f} × Mult-VAE's epoch, {r['peak_gpu_gb']:.2f} GB", flush=True)
     out["scoring"] = score_case(X, X_in, X_out, device)
     print(f"  scoring: {out['scoring']['score_users_per_s']:,.0f} users/s, "
           f"{out['scoring']['score_ratio']:.2f} × floor", flush=True)

@@ -40,3 +40,10 @@ def test_a_scoring_case_ranks_every_user_and_the_held_out_ones(split, monkeypatc
 
 def test_the_floor_is_a_timed_product_of_the_named_shape():
     assert 0 < gpu.matmul_seconds(64, 32, 128, torch.float32, "cpu", repeat=3) < 1
+
+
+@pytest.mark.parametrize(("model", "amp"), list(gpu.OTHERS))
+def test_the_other_autoencoders_report_an_epoch_at_their_defaults(split, model, amp):
+    row = gpu.other_case(split.train, model, amp=amp, device="cpu")
+    assert row["model"] == model and row["epoch_s"] > 0
+    assert row["train_users_per_s"] == pytest.approx(split.train.shape[0] / row["epoch_s"])
