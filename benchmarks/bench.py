@@ -318,7 +318,8 @@ def bench_scale_table(quick: bool) -> list[dict[str, Any]]:
     print("\nScale: Mult-VAE (600-200-600), one epoch and one full-ranking pass per size, 2 threads")
     rows = scale.measure(labels, sizes)
     table = pd.DataFrame(rows)[
-        ["data", "users", "items", "interactions", "epoch_s", "floor_s", "epoch_ratio", "train_users_per_s",
+        ["data", "users", "items", "interactions", "epoch_s", "floor_s", "epoch_ratio", "epoch_ratio_all_products",
+         "train_users_per_s",
          "train_peak_over_start_mb", "train_needed_mb", "eval_users_per_s", "eval_ratio",
          "eval_peak_over_start_mb", "eval_needed_mb"]
     ]
