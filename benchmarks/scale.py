@@ -25,7 +25,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import scipy.sparse as sp
 import torch
 
@@ -72,18 +71,13 @@ def matmul_seconds(rows: int, hidden: int, items: int, repeat: int = 5) -> float
     the faster of the two layouts of the right-hand matrix (hidden × items as it lies, and
     the transpose of an items × hidden one, as ``nn.Linear`` holds it)."""
     a = torch.randn(rows, hidden)
-    best = float("inf")
-    for b in (torch.randn(hidden, items), torch.randn(items, hidden).t()):
-        torch.mm(a, b)  # warm-up: allocation and kernel choice
-        for _ in range(repeat):
-            start = time.perf_counter()
-            torch.mm(a, b)
-            best = min(best, time.perf_counter() - start)
-    return best
+    layouts = (torch.randn(hidden, items), torch.randn(items, hidden).t())
+    return min(_best_seconds(lambda b=b: torch.mm(a, b), repeat) for b in layouts)
 
 
 def _best_seconds(fn: Any, repeat: int = 5) -> float:
-    fn()  # warm-up
+    """Best-of-``repeat`` seconds of ``fn()``, after one call to warm up (allocation, kernel choice)."""
+    fn()
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
@@ -99,13 +93,11 @@ def other_products_seconds(X: sp.csr_matrix, case: Case) -> float:
     (forward and both gradients). Added to the output layer's three, they are every
     matrix product of a step: a floor that counts the whole network, where the epoch
     floor counts the output layer alone (at a few thousand items the rest is a third)."""
-    from recae.models.nn import csr_tensor
+    from recae.models.nn import SparseBatch, csr_tensor
 
-    rows = sp.csr_matrix(X[: case.batch], dtype=np.float32)
-    as_csr = lambda M: csr_tensor(  # noqa: E731
-        torch.from_numpy(M.indptr.astype(np.int64)), torch.from_numpy(M.indices.astype(np.int64)),
-        torch.from_numpy(M.data), M.shape)
-    x, xt = as_csr(rows), as_csr(sp.csr_matrix(rows.T))
+    rows = sp.csr_matrix(X[: case.batch])
+    as_csr = lambda b: csr_tensor(b.indptr, b.indices, b.values, b.shape)  # noqa: E731
+    x, xt = (as_csr(SparseBatch.from_scipy(M)) for M in (rows, rows.T))
     weight, grad = torch.randn(X.shape[1], case.hidden), torch.randn(rows.shape[0], case.hidden)
     first = _best_seconds(lambda: torch.sparse.mm(x, weight)) + _best_seconds(lambda: torch.sparse.mm(xt, grad))
     middle = 3 * (matmul_seconds(case.batch, case.hidden, 2 * case.latent)

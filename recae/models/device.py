@@ -43,12 +43,10 @@ def device_topk(
     sorted whole, stably, as before.
     """
     device = scores.device
-    if isinstance(exclude, SparseBatch):
+    if exclude is not None:
+        if not isinstance(exclude, SparseBatch):
+            exclude = SparseBatch.from_scipy(exclude, device)
         scores[exclude.rows, exclude.indices] = -torch.inf
-    elif exclude is not None and exclude.nnz:
-        exclude = sp.csr_matrix(exclude)
-        rows = np.repeat(np.arange(exclude.shape[0]), np.diff(exclude.indptr))
-        scores[to_device(rows, device, torch.int64), to_device(exclude.indices, device, torch.int64)] = -torch.inf
     if allowed is not None:
         scores[:, ~to_device(np.asarray(allowed, dtype=bool), device, torch.bool)] = -torch.inf
     n_items = scores.shape[1]
