@@ -324,6 +324,9 @@ def bench_scale_table(quick: bool) -> list[dict[str, Any]]:
          "eval_peak_over_start_mb", "eval_needed_mb"]
     ]
     print(table.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
+    print("\nThe same epoch with amp=true (bfloat16 products; the floor in bfloat16, and the float32 one beside it)")
+    amp = pd.DataFrame(rows)[["data", *(f"amp_{key}" for key in scale.AMP_KEYS)]]
+    print(amp.rename(columns=lambda c: c.removeprefix("amp_")).to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
     return rows
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import resource
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import scipy.sparse as sp
@@ -48,6 +48,7 @@ class Case:
     latent: int = 200
     batch: int = 500
     eval_batch: int = 2000
+    amp: bool = False  # bfloat16 training products (the model's ``amp``); the floor then in bfloat16 too
 
 
 def load_matrix(label: str, sizes: dict[str, tuple[int, int, float]]) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
@@ -66,12 +67,12 @@ def load_matrix(label: str, sizes: dict[str, tuple[int, int, float]]) -> tuple[s
     return split.train, split.test_in, split.test_out
 
 
-def matmul_seconds(rows: int, hidden: int, items: int, repeat: int = 5) -> float:
-    """Best-of-``repeat`` seconds of one float32 ``(rows × hidden) @ (hidden × items)`` in torch,
-    the faster of the two layouts of the right-hand matrix (hidden × items as it lies, and
-    the transpose of an items × hidden one, as ``nn.Linear`` holds it)."""
-    a = torch.randn(rows, hidden)
-    layouts = (torch.randn(hidden, items), torch.randn(items, hidden).t())
+def matmul_seconds(rows: int, hidden: int, items: int, repeat: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    """Best-of-``repeat`` seconds of one ``(rows × hidden) @ (hidden × items)`` in torch, in
+    ``dtype``, the faster of the two layouts of the right-hand matrix (hidden × items as it
+    lies, and the transpose of an items × hidden one, as ``nn.Linear`` holds it)."""
+    a = torch.randn(rows, hidden, dtype=dtype)
+    layouts = (torch.randn(hidden, items, dtype=dtype), torch.randn(items, hidden, dtype=dtype).t())
     return min(_best_seconds(lambda b=b: torch.mm(a, b), repeat) for b in layouts)
 
 
@@ -92,7 +93,9 @@ def other_products_seconds(X: sp.csr_matrix, case: Case) -> float:
     and the middle layers (hidden → 2·latent, latent → hidden), three products each
     (forward and both gradients). Added to the output layer's three, they are every
     matrix product of a step: a floor that counts the whole network, where the epoch
-    floor counts the output layer alone (at a few thousand items the rest is a third)."""
+    floor counts the output layer alone (at a few thousand items the rest is a third).
+    Under ``case.amp`` the middle layers are timed in bfloat16; the sparse first layer
+    runs in float32 under amp too."""
     from recae.models.nn import SparseBatch, csr_tensor
 
     rows = sp.csr_matrix(X[: case.batch])
@@ -100,8 +103,9 @@ def other_products_seconds(X: sp.csr_matrix, case: Case) -> float:
     x, xt = (as_csr(SparseBatch.from_scipy(M)) for M in (rows, rows.T))
     weight, grad = torch.randn(X.shape[1], case.hidden), torch.randn(rows.shape[0], case.hidden)
     first = _best_seconds(lambda: torch.sparse.mm(x, weight)) + _best_seconds(lambda: torch.sparse.mm(xt, grad))
-    middle = 3 * (matmul_seconds(case.batch, case.hidden, 2 * case.latent)
-                  + matmul_seconds(case.batch, case.latent, case.hidden))
+    dtype = torch.bfloat16 if case.amp else torch.float32
+    middle = 3 * (matmul_seconds(case.batch, case.hidden, 2 * case.latent, dtype=dtype)
+                  + matmul_seconds(case.batch, case.latent, case.hidden, dtype=dtype))
     return first + middle
 
 
@@ -122,17 +126,21 @@ def train_phase(case: Case, sizes: dict[str, tuple[int, int, float]]) -> dict[st
     """One training epoch of ``case.model`` (no validation), its floor, its memory.
 
     Two epochs run and the second is timed: the first also pays for one-time
-    costs (the thread pool, the first allocations of each buffer)."""
+    costs (the thread pool, the first allocations of each buffer). Under
+    ``case.amp`` the floor is the bfloat16 product's, and the float32 floor is
+    given beside it (what amp gains over the best a float32 epoch could do)."""
     from recae.models import make_model
 
     X, _, _ = load_matrix(case.label, sizes)
     n_users, n_items = X.shape
     base = _rss_now_mb()
     steps = -(-n_users // case.batch)
-    floor = steps * 3 * matmul_seconds(case.batch, case.hidden, n_items)
+    floor = steps * 3 * matmul_seconds(case.batch, case.hidden, n_items,
+                                       dtype=torch.bfloat16 if case.amp else torch.float32)
+    float32_floor = floor if not case.amp else steps * 3 * matmul_seconds(case.batch, case.hidden, n_items)
     all_products = floor + steps * other_products_seconds(X, case)
     model = make_model(case.model, epochs=2, hidden_dims=[case.hidden], latent_dim=case.latent,
-                       batch_size=case.batch, device="cpu")
+                       batch_size=case.batch, device="cpu", amp=case.amp)
     start = time.perf_counter()
     model.fit(X)
     seconds = model.history_[-1]["epoch_seconds"]
@@ -141,6 +149,7 @@ def train_phase(case: Case, sizes: dict[str, tuple[int, int, float]]) -> dict[st
     return {
         "users": n_users, "items": n_items, "interactions": int(X.nnz),
         "epoch_s": seconds, "floor_s": floor, "epoch_ratio": seconds / floor,
+        "epoch_ratio_float32_floor": seconds / float32_floor,
         "all_products_floor_s": all_products, "epoch_ratio_all_products": seconds / all_products,
         "train_users_per_s": n_users / seconds, "fit_wall_s": time.perf_counter() - start,
         "train_peak_mb": _peak_mb(), "train_peak_over_start_mb": _peak_mb() - base,
@@ -182,18 +191,29 @@ def isolated(fn: Any, *args: Any) -> dict[str, Any]:
     return out
 
 
-def measure(labels: list[str], sizes: dict[str, tuple[int, int, float]]) -> list[dict[str, Any]]:
-    """Both phases of Mult-VAE (paper's shape: 600-200-600) for each of ``labels``."""
+#: The figures of the amp epoch kept in a row, each as ``amp_<key>``.
+AMP_KEYS = ("epoch_s", "floor_s", "epoch_ratio", "epoch_ratio_float32_floor", "epoch_ratio_all_products",
+            "train_users_per_s", "train_peak_over_start_mb")
+
+
+def measure(labels: list[str], sizes: dict[str, tuple[int, int, float]], amp: bool = True) -> list[dict[str, Any]]:
+    """Both phases of Mult-VAE (paper's shape: 600-200-600) for each of ``labels``, and with
+    ``amp`` the training epoch again in bfloat16 (``amp_*`` keys; scoring is float32 either way)."""
     rows = []
     for label in labels:
         case = Case(label)
         row: dict[str, Any] = {"data": label, "model": case.model}
         row.update(isolated(train_phase, case, sizes))
         row.update(isolated(score_phase, case, sizes))
-        rows.append(row)
         print(f"  {label}: epoch {row['epoch_s']:.2f} s = {row['epoch_ratio']:.2f} × floor; "
               f"scoring {row['eval_users_per_s']:,.0f} users/s = {row['eval_ratio']:.2f} × floor", flush=True)
+        if amp:
+            bf16 = isolated(train_phase, replace(case, amp=True), sizes)
+            row.update({f"amp_{key}": bf16[key] for key in AMP_KEYS})
+            print(f"  {label}, amp: epoch {bf16['epoch_s']:.2f} s = {bf16['epoch_ratio']:.2f} × the bfloat16 floor, "
+                  f"{bf16['epoch_ratio_float32_floor']:.2f} × the float32 one", flush=True)
+        rows.append(row)
     return rows
 
 
-__all__ = ["QUICK_SIZES", "SIZES", "Case", "matmul_seconds", "measure"]
+__all__ = ["AMP_KEYS", "QUICK_SIZES", "SIZES", "Case", "matmul_seconds", "measure"]
