@@ -453,19 +453,23 @@ def _journal_study(path: Path, name: str = "s") -> optuna.Study:
 
 
 def test_helper_processes_run_the_trials_of_the_shared_study(tmp_path, monkeypatch):
-    """The helpers of --workers, alone: every trial of the study is theirs, each run once."""
+    """The helpers of --workers, alone: every trial of the study is theirs, each run once,
+    on the split handed to them (the data file is gone before they start: none reads it)."""
     import os
 
+    from recae.experiment import runs
     from recae.experiment.tuning.workers import SharedSearch, helpers
 
     monkeypatch.chdir(tmp_path)
     _small_ratings(tmp_path)
     config = BenchmarkConfig.create(dataset="r.csv", models=("ease",), heldout_users=20, track=False, progress=False)
+    split = runs.prepare_split(config, lambda _: None)
+    (tmp_path / "r.csv").unlink()
     search = SharedSearch(f"journal:{tmp_path}/study.log", "s", threads=1)
     tuning.open_study(search.storage, "s", 0, optuna.pruners.NopPruner())  # the study exists before they start
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a helper that fails warns: here that fails the test
-        with helpers(2, config, "ease", 6, None, 0, True, search):
+        with helpers(2, config, split, "ease", 6, None, 0, True, search):
             pass  # this process runs no trial: the helpers fill the study
     study = _journal_study(tmp_path / "study.log")
     numbers = sorted(t.number for t in study.trials)
@@ -491,6 +495,21 @@ def test_tune_with_two_workers_runs_every_trial_once_and_tests_the_studys_best(t
     printed = capsys.readouterr().out
     assert f"Best of {len(numbers)} trials (" in printed
     assert f"of the {len(saved['trials'])} run by this process)" in printed
+
+
+def test_tune_with_workers_reads_and_splits_the_data_once(tmp_path, monkeypatch, mlflow_uri):
+    """The process that starts the helpers prepares the split for all of them and for itself."""
+    from recae.experiment import runs
+
+    monkeypatch.chdir(tmp_path)
+    _small_ratings(tmp_path)
+    calls = []
+    prepare = runs.prepare_split
+    monkeypatch.setattr(runs, "prepare_split", lambda *a, **k: calls.append(1) or prepare(*a, **k))
+    code = cli.main(["tune", "--dataset", "r.csv", "--model", "ease", "--trials", "4", "--heldout-users", "20",
+                     "--workers", "2", "--tracking-uri", mlflow_uri, "--no-progress"])
+    assert code == 0
+    assert len(calls) == 1
 
 
 def test_workers_must_be_a_positive_count(capsys):

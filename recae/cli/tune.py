@@ -9,6 +9,7 @@ import pandas as pd
 
 from recae.cli import options
 from recae.errors import UsageError
+from recae.experiment import runs
 from recae.experiment.config import BenchmarkConfig
 from recae.experiment.results import TuningResult
 from recae.experiment.search_space import start_point
@@ -107,14 +108,16 @@ def _tune_in_workers(
     """``tune`` here while ``--workers`` − 1 helper processes run trials of the same study."""
     import torch
 
+    # read and split once, here (a bad data set fails before any helper starts), for every process
+    split = runs.prepare_split(config)
     with shared_search(args.workers, args.storage, args.study, args.model) as search:
         torch.set_num_threads(search.threads)
         print(f"{args.workers} workers of {search.threads} thread(s) each, sharing the study "
               f"{search.study_name!r} in {search.storage}")
-        with helpers(args.workers - 1, config, args.model, args.trials, args.timeout, args.sampler_seed,
+        with helpers(args.workers - 1, config, split, args.model, args.trials, args.timeout, args.sampler_seed,
                      args.prune, search):
             return tune(
                 config, args.model, n_trials=args.trials, timeout=args.timeout, tracker=tracker,
                 sampler_seed=args.sampler_seed, prune=args.prune, storage=search.storage,
-                study_name=search.study_name, start=start,
+                study_name=search.study_name, start=start, split=split,
             )

@@ -214,6 +214,7 @@ def tune(
     storage: str | None = None,
     study_name: str | None = None,
     start: Mapping[str, Any] | None = None,
+    split: Split | None = None,
 ) -> TuningResult:
     """Search ``model``'s hyperparameters on validation NDCG@100, then test the best once.
 
@@ -258,6 +259,10 @@ def tune(
         the search draws. ``{}`` starts from the defaults, so that the search
         never ends below them on validation; ``None`` (default): every trial
         is drawn.
+    split : Split, optional
+        ``config``'s split when the caller has prepared it already (``recae tune
+        --workers`` prepares it once for every process); read and split here when
+        None (default).
 
     Returns
     -------
@@ -277,7 +282,7 @@ def tune(
     check_seed(sampler_seed, "sampler_seed")
     first = start_point(model, start, fixed) if start is not None else None
     study, seed_used = _open_and_start(storage, study_name, sampler_seed, _pruner(model, prune), first)
-    split = runs.prepare_split(config, echo)
+    split = split if split is not None else runs.prepare_split(config, echo)
     label, fingerprint, info = runs.dataset_label(config.dataset), split.fingerprint(), split.describe()
     echo(runs.describe_split(label, info, fingerprint))
     runs.check_measurable(split, label, validation=True)
@@ -286,12 +291,8 @@ def tune(
     start = time.perf_counter()
     with tracker.run(experiment, f"tune {model} on {label}", tags={**tags, "recae.kind": TUNE_KIND}) as parent:
         parent.log_params(info, prefix="split.")
-        settings = {"n_trials": n_trials, "timeout": timeout, "sampler": "TPESampler",
-                    "sampler_seed": seed_used,
-                    "pruner": type(study.pruner).__name__, "selection_metric": f"val/{PRIMARY_METRIC}",
-                    "seed": config.seed, "ks": list(config.ks), "storage": storage, "study": study_name,
-                    "start": json.dumps(first) if first is not None else None}
-        parent.log_params(settings, prefix="tune.")
+        parent.log_params(_settings(config, study, n_trials, timeout, seed_used, storage, study_name, first),
+                          prefix="tune.")
         parent.log_params(config.config_file_params())
         if fixed:
             parent.log_params(fixed, prefix="fixed.")
@@ -320,16 +321,28 @@ def tune(
     return result
 
 
+def _settings(
+    config: BenchmarkConfig, study: optuna.Study, n_trials: int, timeout: float | None, sampler_seed: int,
+    storage: str | None, study_name: str | None, first: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The search's settings, as the tuning run logs them (``tune.*`` parameters)."""
+    return {"n_trials": n_trials, "timeout": timeout, "sampler": "TPESampler", "sampler_seed": sampler_seed,
+            "pruner": type(study.pruner).__name__, "selection_metric": f"val/{PRIMARY_METRIC}",
+            "seed": config.seed, "ks": list(config.ks), "storage": storage, "study": study_name,
+            "start": json.dumps(first) if first is not None else None}
+
+
 def run_trials(
     config: BenchmarkConfig, model: str, n_trials: int, timeout: float | None, *, tracker: Tracker,
-    sampler_seed: int, prune: bool, storage: str, study_name: str | None,
+    sampler_seed: int, prune: bool, storage: str, study_name: str | None, split: Split | None = None,
 ) -> None:
     """Trials only, into the shared study ``study_name`` of ``storage``, until it holds
     ``n_trials``: what the helper processes of ``recae tune --workers`` run (the process
-    that started them tracks the search and fits the best trial, :func:`tune`)."""
+    that started them tracks the search and fits the best trial, :func:`tune`), on
+    ``split`` when given, else on ``config``'s, read and split here."""
     fixed = _check_search(config, model, n_trials, timeout)
     study, _ = open_study(storage, study_name, sampler_seed, _pruner(model, prune))
-    split = runs.prepare_split(config, lambda _: None)
+    split = split if split is not None else runs.prepare_split(config, lambda _: None)
     label = runs.dataset_label(config.dataset)
     tags = {"dataset": label, "protocol": split.protocol, "model": model}
     with tracker.run(f"{label}/{split.protocol}", f"tune {model} (worker)", tags={**tags, "recae.kind": TUNE_KIND}) as parent:

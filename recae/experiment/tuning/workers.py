@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from recae.errors import UsageError
-from recae.experiment import runs
+from recae.evaluation.protocols import Split
 from recae.experiment.config import BenchmarkConfig
 from recae.experiment.tracker import NullTracker
 
@@ -60,8 +60,8 @@ def shared_search(workers: int, storage: str | None, study_name: str | None, mod
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _helper(config: BenchmarkConfig, model: str, n_trials: int, timeout: float | None, sampler_seed: int,
-            prune: bool, search: SharedSearch) -> None:
+def _helper(config: BenchmarkConfig, split: Split, model: str, n_trials: int, timeout: float | None,
+            sampler_seed: int, prune: bool, search: SharedSearch) -> None:
     """One helper process: its threads, then trials until the study holds ``n_trials``."""
     import torch
 
@@ -69,19 +69,21 @@ def _helper(config: BenchmarkConfig, model: str, n_trials: int, timeout: float |
 
     torch.set_num_threads(search.threads)
     run_trials(replace(config, track=False, progress=False), model, n_trials, timeout, tracker=NullTracker(),
-               sampler_seed=sampler_seed, prune=prune, storage=search.storage, study_name=search.study_name)
+               sampler_seed=sampler_seed, prune=prune, storage=search.storage, study_name=search.study_name,
+               split=split)
 
 
 @contextlib.contextmanager
-def helpers(n: int, config: BenchmarkConfig, model: str, n_trials: int, timeout: float | None,
+def helpers(n: int, config: BenchmarkConfig, split: Split, model: str, n_trials: int, timeout: float | None,
             sampler_seed: int, prune: bool, search: SharedSearch) -> Iterator[None]:
-    """``n`` helper processes running trials while the body runs; joined (or, on an error
-    in the body, stopped) when it ends. A helper that fails is named in a warning: the
-    search goes on in the other processes."""
-    runs.prepare_split(config, lambda _: None)  # a bad data set fails here, once, not in every helper
+    """``n`` helper processes running trials on ``split`` (``config``'s, prepared once by the
+    caller and handed to each: no helper reads or splits the data again) while the body
+    runs; joined (or, on an error in the body, stopped) when it ends. A helper that fails
+    is named in a warning: the search goes on in the other processes."""
     context = mp.get_context("spawn")  # a fresh interpreter: no inherited threads or torch state
     procs: list[Any] = [
-        context.Process(target=_helper, args=(config, model, n_trials, timeout, sampler_seed + i, prune, search),
+        context.Process(target=_helper,
+                        args=(config, split, model, n_trials, timeout, sampler_seed + i, prune, search),
                         name=f"recae-tune-worker-{i}", daemon=True)
         for i in range(1, n + 1)
     ]
