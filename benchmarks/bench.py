@@ -237,15 +237,23 @@ def _synthetic_training_rows(label: str) -> Any:
 
 def linear_epoch_phase(label: str) -> dict[str, Any]:
     """One epoch of ELSA with its committed parameters on the training rows of size ``label``:
-    seconds and peak memory (the whole fit repeats the epoch ``epochs`` times)."""
+    seconds and peak memory (the whole fit repeats the epoch ``epochs`` times), against the
+    floor of its dense products: per batch of b users, Y = (x·A)·Aᵀ (b × r · r × items) and
+    its two gradients (b × items · items × r, items × b · b × r), each timed here."""
+    import scale
+
     X = _synthetic_training_rows(label)
     params = _committed_params("elsa")
     epochs = int(params.pop("epochs", 5))
     before = _peak_rss_mb()
     model = make_model("elsa", **{**params, "epochs": 1, "device": "cpu"}).fit(X)
     seconds = model.history_[0]["epoch_seconds"]
-    return {"data": label, "users": int(X.shape[0]), "items": int(X.shape[1]), "interactions": int(X.nnz),
-            "factors": model.factors, "epoch_s": seconds, "epochs": epochs, "fit_s_estimate": seconds * epochs,
+    b, r, items = model.batch_size, model.factors, X.shape[1]
+    floor = -(-X.shape[0] // b) * (scale.matmul_seconds(b, r, items) + scale.matmul_seconds(b, items, r)
+                                   + scale.matmul_seconds(items, b, r))
+    return {"data": label, "users": int(X.shape[0]), "items": int(items), "interactions": int(X.nnz),
+            "factors": r, "epoch_s": seconds, "floor_s": floor, "epoch_ratio": seconds / floor,
+            "epochs": epochs, "fit_s_estimate": seconds * epochs, "fit_floor_s": floor * epochs,
             "peak_before_fit_mb": before}  # the whole process's peak is added by _child
 
 
