@@ -235,23 +235,27 @@ def _synthetic_training_rows(label: str) -> Any:
     return X
 
 
-def linear_epoch_phase(label: str) -> dict[str, Any]:
-    """One epoch of ELSA with its committed parameters on the training rows of size ``label``:
-    seconds and peak memory (the whole fit repeats the epoch ``epochs`` times), against the
-    floor of its dense products: per batch of b users, Y = (x·A)·Aᵀ (b × r · r × items) and
-    its two gradients (b × items · items × r, items × b · b × r), each timed here."""
+def linear_epoch_phase(label: str, amp: bool = False) -> dict[str, Any]:
+    """One epoch of ELSA with its committed parameters (and ``amp``) on the training rows of
+    size ``label``: seconds and peak memory (the whole fit repeats the epoch ``epochs``
+    times), against the floor of its dense products: per batch of b users, Y = (x·A)·Aᵀ
+    (b × r · r × items) and its two gradients (b × items · items × r, items × b · b × r),
+    each timed here, in bfloat16 under ``amp``."""
     import scale
+    import torch
 
     X = _synthetic_training_rows(label)
     params = _committed_params("elsa")
     epochs = int(params.pop("epochs", 5))
     before = _peak_rss_mb()
-    model = make_model("elsa", **{**params, "epochs": 1, "device": "cpu"}).fit(X)
+    model = make_model("elsa", **{**params, "epochs": 1, "device": "cpu", "amp": amp}).fit(X)
     seconds = model.history_[0]["epoch_seconds"]
     b, r, items = model.batch_size, model.factors, X.shape[1]
-    floor = -(-X.shape[0] // b) * (scale.matmul_seconds(b, r, items) + scale.matmul_seconds(b, items, r)
-                                   + scale.matmul_seconds(items, b, r))
-    return {"data": label, "users": int(X.shape[0]), "items": int(items), "interactions": int(X.nnz),
+    dtype = torch.bfloat16 if amp else torch.float32
+    floor = -(-X.shape[0] // b) * (scale.matmul_seconds(b, r, items, dtype=dtype)
+                                   + scale.matmul_seconds(b, items, r, dtype=dtype)
+                                   + scale.matmul_seconds(items, b, r, dtype=dtype))
+    return {"data": label, "amp": amp, "users": int(X.shape[0]), "items": int(items), "interactions": int(X.nnz),
             "factors": r, "epoch_s": seconds, "floor_s": floor, "epoch_ratio": seconds / floor,
             "epochs": epochs, "fit_s_estimate": seconds * epochs, "fit_floor_s": floor * epochs,
             "peak_before_fit_mb": before}  # the whole process's peak is added by _child
@@ -287,8 +291,9 @@ def bench_linear(quick: bool) -> dict[str, Any]:
         out["ml-1m-lcfn"] = _isolated("linear_quality_phase", {})
         _print("ELSA against EASE on ml-1m-lcfn (given split, --seed 7; configs/ml-1m-lcfn.toml)", out["ml-1m-lcfn"])
     labels = list(scale.QUICK_SIZES) if quick else ["gowalla-size", "100k-items"]
-    rows = [_isolated("linear_epoch_phase", {"label": label}) for label in labels]
-    print("\nELSA (elsarec, the committed parameters), one epoch on 2 threads")
+    rows = [_isolated("linear_epoch_phase", {"label": label, "amp": amp}) for label in labels for amp in (False, True)]
+    print("\nELSA (elsarec, the committed parameters; amp: the dense products in bfloat16, the floor too),"
+          " one epoch on 2 threads")
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
     out["epochs"] = rows
     return out

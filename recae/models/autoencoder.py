@@ -311,7 +311,7 @@ class _Autoencoder(Recommender):
 
     def _autocast(self) -> torch.autocast:
         """bfloat16 autocast for the training passes when the model's ``amp`` is on (the models
-        that take it: Mult-VAE, Mult-DAE, RecVAE); the weights, the optimiser state and the losses
+        that take it: Mult-VAE, Mult-DAE, RecVAE, ELSA); the weights, the optimiser state and the losses
         that autocast keeps in float32 (softmax, log-softmax, sums) stay float32.
 
         Scores (validation, ranking, ``score``) are computed in float32 whatever ``amp``:

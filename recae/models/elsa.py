@@ -103,6 +103,7 @@ class _SparseNormalizedMSE(torch.autograd.Function):
         ctx, Y: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor
     ) -> torch.Tensor:
         n = Y.shape[0]
+        Y = Y.to(torch.promote_types(Y.dtype, values.dtype))  # under amp Y is bfloat16: the loss in float32
         y_at_x = Y[rows, cols]
         yy = torch.linalg.vector_norm(Y, dim=1).square()  # ‖Y_u‖²
         yx = torch.zeros(n, dtype=Y.dtype, device=Y.device).index_add_(0, rows, y_at_x * values)
@@ -156,6 +157,10 @@ class ELSA(_Autoencoder):
         Users per step (the package's example: 128).
     patience, random_state, device, eval_batch_size
         As for :class:`~recae.models.mult_vae.MultVAE`.
+    amp : mixed precision: the two dense products of a step (``(x·A)·Aᵀ`` and
+        its gradients) in bfloat16 (``torch.autocast``); A, NAdam's state and the
+        loss in float32, scores in float32. Off by default (the package trains in
+        float32); as for Mult-VAE, it pays on GPUs and on CPUs with bfloat16 units.
 
     Notes
     -----
@@ -172,6 +177,7 @@ class ELSA(_Autoencoder):
     _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
         **{k: v for k, v in _Autoencoder._parameter_constraints.items() if k not in _NOT_TAKEN},
         "factors": [Interval(int, 1, None)],
+        "amp": [bool],
     }
 
     def __init__(
@@ -184,6 +190,7 @@ class ELSA(_Autoencoder):
         random_state: int = 0,
         device: str = "cpu",
         eval_batch_size: int = 2000,
+        amp: bool = False,
     ):
         self.factors = factors
         self.lr = lr
@@ -193,6 +200,7 @@ class ELSA(_Autoencoder):
         self.random_state = random_state
         self.device = device
         self.eval_batch_size = eval_batch_size
+        self.amp = amp
 
     def _build(self, n_items: int) -> nn.Module:
         # the package keeps its device and moves A there on every forward pass,

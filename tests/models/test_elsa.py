@@ -12,7 +12,14 @@ from elsa import ELSA as PackageELSA
 from torch.nn import functional as F
 
 from recae.models import ELSA
-from recae.models.elsa import _RowNormalize, elsa_forward, elsa_loss, item_factors, sparse_elsa_loss
+from recae.models.elsa import (
+    _RowNormalize,
+    _sparse_products,
+    elsa_forward,
+    elsa_loss,
+    item_factors,
+    sparse_elsa_loss,
+)
 from recae.models.nn import SparseBatch
 from tests.conftest import planted_blocks
 from tests.models.contract import ModelContract
@@ -30,8 +37,40 @@ class TestELSAContract(ModelContract):
         {"epochs": 0},
         {"batch_size": 0},
         {"patience": 0},
+        {"amp": "yes"},
     ]
     state_kinds = "f"
+
+
+class TestMixedPrecisionELSAContract(TestELSAContract):
+    """The whole contract with the dense products in bfloat16 (``amp``), run on the CPU."""
+
+    fast_params = {**FAST, "amp": True}
+
+
+def test_mixed_precision_runs_the_dense_product_in_bfloat16_and_the_loss_in_float32():
+    X, _ = planted_blocks(n_users=20, n_items=7, n_blocks=2, seed=3)
+    net = ELSA(**FAST, amp=True)._build(7)
+    batch = SparseBatch.from_scipy(X)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # what the training passes run under with amp
+        Y = _sparse_products(net, batch)  # x·A·Aᵀ
+        loss = sparse_elsa_loss(net, batch)
+    assert Y.dtype == torch.bfloat16 and loss.dtype == torch.float32
+    loss.backward()
+    (weight,) = net.parameters()
+    assert weight.grad.dtype == torch.float32 and torch.isfinite(weight.grad).all()
+    # the same loss as float32 to bfloat16's precision
+    assert loss.item() == pytest.approx(sparse_elsa_loss(net, batch).item(), rel=2e-2)
+
+
+def test_mixed_precision_keeps_float32_factors_and_learns_what_float32_learns():
+    X, block = planted_blocks(n_users=150, n_items=60, n_blocks=3, seed=0)
+    full, mixed = ELSA(**FAST).fit(X), ELSA(**FAST, amp=True).fit(X)
+    assert all(p.dtype == torch.float32 for p in mixed.module_.parameters())
+    assert mixed.score(X).dtype == np.float32
+    for model in (full, mixed):
+        top, _ = model.recommend(X, 5)
+        assert (top % 3 == block[:, None]).mean() > 0.95  # planted_blocks: item i is in block i % 3
 
 
 def test_the_packages_defaults():
