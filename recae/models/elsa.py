@@ -157,9 +157,9 @@ class ELSA(_Autoencoder):
         Users per step (the package's example: 128).
     patience, random_state, device, eval_batch_size
         As for :class:`~recae.models.mult_vae.MultVAE`.
-    amp : mixed precision: the two dense products of a step (``(x·A)·Aᵀ`` and
-        its gradients) in bfloat16 (``torch.autocast``); A, NAdam's state and the
-        loss in float32, scores in float32. Off by default (the package trains in
+    amp : mixed precision: a step's dense product ``(x·A)·Aᵀ`` and its two
+        gradients in bfloat16 (``torch.autocast``); x·A (sparse), A, NAdam's
+        state and the loss in float32, scores in float32. Off by default (the package trains in
         float32); as for Mult-VAE, it pays on GPUs and on CPUs with bfloat16 units.
 
     Notes
