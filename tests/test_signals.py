@@ -46,3 +46,40 @@ def test_sigterm_during_training_marks_the_runs_killed_and_exits_143(mlflow_uri,
     runs = tracking.search_runs("r.csv/strong-generalization", tracking_uri=mlflow_uri)
     assert len(runs) == 2 and set(runs["status"]) == {"KILLED"}
     assert sorted(p.name for p in tmp_path.iterdir()) == [".mlflow.db.lock", "checkpoints", "mlflow.db", "mlruns", "r.csv"]  # no out.json; the checkpoints stay, to resume
+
+
+def _raising_sigterm_midway(function):  # noqa: ANN001, ANN202
+    """``function`` with a SIGTERM raised to this process before it runs: one that lands
+    inside a call into the store."""
+    def call(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        signal.raise_signal(signal.SIGTERM)
+        return function(*args, **kwargs)
+    return call
+
+
+@pytest.mark.parametrize("during", ["log_metrics", "start_run"])
+def test_a_sigterm_inside_a_store_call_waits_for_it_and_the_run_ends_killed(mlflow_uri, monkeypatch, during):
+    """A database store's call is never cut midway: the signal takes effect when it returns
+    (the metric is in the store, the run started is ended), and the run ends KILLED."""
+    from recae.cli import _terminate
+    from recae.errors import Terminated
+    from recae.tracking import MlflowTracker
+    from recae.tracking import tracker as tracker_module
+
+    mlflow = tracker_module.mlflow  # the functions the tracker calls
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        tracker = MlflowTracker(mlflow_uri)
+        with pytest.raises(Terminated), tracker.run("e", "parent", tags={}) as parent:
+            monkeypatch.setattr(mlflow, during, _raising_sigterm_midway(getattr(mlflow, during)))
+            with parent.nested("child", tags={}) as child:
+                child.log_metrics({"loss": 1.5}, step=1)
+                pytest.fail("the SIGTERM was not raised after the store call")  # pragma: no cover
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    runs = tracking.search_runs("e", tracking_uri=mlflow_uri)
+    assert sorted(runs["tags.mlflow.runName"]) == ["child", "parent"]
+    assert set(runs["status"]) == {"KILLED"}
+    if during == "log_metrics":
+        assert runs.set_index("tags.mlflow.runName").loc["child", "metrics.loss"] == 1.5

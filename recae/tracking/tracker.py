@@ -21,14 +21,16 @@ import math
 import re
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import mlflow
 import pandas as pd
 
 from recae.experiment.tracker import NullTracker, TunedParams
+from recae.files import signals_deferred
 from recae.models import Recommender
 from recae.serving import Catalog
 from recae.tracking.pyfunc import log_catalog_model
@@ -61,6 +63,22 @@ def _first_line(error: BaseException) -> str:
     return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 
 
+#: Tracking URI schemes of database stores (SQLAlchemy's, with or without a ``+driver``).
+_DATABASE_SCHEMES = frozenset({"sqlite", "postgresql", "mysql", "mssql"})
+
+
+def _store_call() -> AbstractContextManager[None]:
+    """Around one call into the store: Ctrl-C and SIGTERM held back until it returns, when
+    the store is a database. A signal landing inside one of its transactions can leave
+    the engine's shared connections unusable, and the runs could then not be marked
+    KILLED; held back, it takes effect between two calls (a database call takes
+    milliseconds). An HTTP store's calls stay interruptible: a server that went away
+    is retried for up to half a minute (:mod:`recae.tracking.store`), and the server
+    keeps its store whole whatever the client does."""
+    scheme = urlparse(mlflow.get_tracking_uri()).scheme.split("+")[0]
+    return signals_deferred() if scheme in _DATABASE_SCHEMES else nullcontext()
+
+
 @contextmanager
 def _start_run(
     experiment_id: str | None, name: str, tags: Mapping[str, Any], nested: bool, unlogged: list[str],
@@ -75,18 +93,9 @@ def _start_run(
     nothing more.
     """
     run = MlflowRun(None, experiment_id, name, unlogged)
-    if experiment_id is None:
-        run.lose(None)
-    else:
-        try:
-            run.run_id = mlflow.start_run(
-                run_id=run_id, run_name=None if run_id else name, experiment_id=None if run_id else experiment_id,
-                nested=nested, tags={k: str(v) for k, v in tags.items()},
-            ).info.run_id
-        except Exception as e:  # the store failed: train anyway, report the run as not logged
-            run.lose(e)
     status = "FINISHED"
     try:
+        _begin(run, nested, tags, run_id)  # inside the try: a Ctrl-C held back during the start ends it KILLED
         yield run
     except KeyboardInterrupt:
         status = "KILLED"
@@ -97,9 +106,27 @@ def _start_run(
     finally:
         if run.run_id is not None:
             try:
-                mlflow.end_run(status)
+                with _store_call():
+                    mlflow.end_run(status)
             except Exception as e:  # the store went away during the run
                 run.lose(e)
+
+
+def _begin(run: MlflowRun, nested: bool, tags: Mapping[str, Any], run_id: str | None) -> None:
+    """Start ``run`` in the store (``run_id`` reopened when given), or lose it: no
+    experiment, or a store that failed (training goes on, the run reported as not logged)."""
+    if run.experiment_id is None:
+        run.lose(None)
+        return
+    try:
+        with _store_call():
+            run.run_id = mlflow.start_run(
+                run_id=run_id, run_name=None if run_id else run.name,
+                experiment_id=None if run_id else run.experiment_id,
+                nested=nested, tags={k: str(v) for k, v in tags.items()},
+            ).info.run_id
+    except Exception as e:
+        run.lose(e)
 
 
 def _logging(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -110,7 +137,8 @@ def _logging(method: Callable[..., Any]) -> Callable[..., Any]:
         if self.lost:
             return None
         try:
-            return method(self, *args, **kwargs)
+            with _store_call():
+                return method(self, *args, **kwargs)
         except Exception as e:  # the store failed: training goes on, the run is reported as not logged
             self.lose(e)
             return None
