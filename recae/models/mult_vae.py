@@ -54,9 +54,11 @@ class MultVAE(_Autoencoder):
     amp : mixed precision: the training passes in bfloat16 (``torch.autocast``),
         the weights, Adam's state, softmax and the loss in float32; scores are
         computed in float32 (bfloat16 would tie them). Off by default (the
-        paper trains in float32); it pays on GPUs and on CPUs with bfloat16
-        units (AVX512-BF16, AMX), where NVIDIA's VAE-CF reference trains with
-        AMP, and costs time on CPUs without them.
+        paper trains in float32). It pays on CPUs with bfloat16 units
+        (AVX512-BF16, AMX: an epoch in 0.5–0.6 of the time, the README's *Scale*)
+        and on GPUs at large batches (NVIDIA's VAE-CF reference trains with AMP;
+        at the paper's batch of 500 a GPU step is bound by the host); a CPU
+        without such units has no fast bfloat16 product to gain from.
     """
 
     name = "mult-vae"
