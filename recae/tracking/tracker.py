@@ -259,7 +259,8 @@ class MlflowTracker:
             self._opened = True
         use_store(self.uri)
         try:
-            experiment_id: str | None = mlflow.set_experiment(experiment).experiment_id
+            with _store_call():  # it may create the experiment: a write, like the run's
+                experiment_id: str | None = mlflow.set_experiment(experiment).experiment_id
         except Exception as e:  # the store failed: the run below is lost from its start
             self._unlogged.append(f"{experiment}: {_first_line(e)}")
             experiment_id = None
