@@ -196,9 +196,9 @@ AMP_KEYS = ("epoch_s", "floor_s", "epoch_ratio", "epoch_ratio_float32_floor", "e
             "train_users_per_s", "train_peak_over_start_mb")
 
 
-def measure(labels: list[str], sizes: dict[str, tuple[int, int, float]], amp: bool = True) -> list[dict[str, Any]]:
-    """Both phases of Mult-VAE (paper's shape: 600-200-600) for each of ``labels``, and with
-    ``amp`` the training epoch again in bfloat16 (``amp_*`` keys; scoring is float32 either way)."""
+def measure(labels: list[str], sizes: dict[str, tuple[int, int, float]]) -> list[dict[str, Any]]:
+    """Both phases of Mult-VAE (paper's shape: 600-200-600) for each of ``labels``, and the
+    training epoch again in bfloat16 (``amp_*`` keys; scoring is float32 either way)."""
     rows = []
     for label in labels:
         case = Case(label)
@@ -207,11 +207,10 @@ def measure(labels: list[str], sizes: dict[str, tuple[int, int, float]], amp: bo
         row.update(isolated(score_phase, case, sizes))
         print(f"  {label}: epoch {row['epoch_s']:.2f} s = {row['epoch_ratio']:.2f} × floor; "
               f"scoring {row['eval_users_per_s']:,.0f} users/s = {row['eval_ratio']:.2f} × floor", flush=True)
-        if amp:
-            bf16 = isolated(train_phase, replace(case, amp=True), sizes)
-            row.update({f"amp_{key}": bf16[key] for key in AMP_KEYS})
-            print(f"  {label}, amp: epoch {bf16['epoch_s']:.2f} s = {bf16['epoch_ratio']:.2f} × the bfloat16 floor, "
-                  f"{bf16['epoch_ratio_float32_floor']:.2f} × the float32 one", flush=True)
+        bf16 = isolated(train_phase, replace(case, amp=True), sizes)
+        row.update({f"amp_{key}": bf16[key] for key in AMP_KEYS})
+        print(f"  {label}, amp: epoch {bf16['epoch_s']:.2f} s = {bf16['epoch_ratio']:.2f} × the bfloat16 floor, "
+              f"{bf16['epoch_ratio_float32_floor']:.2f} × the float32 one", flush=True)
         rows.append(row)
     return rows
 
